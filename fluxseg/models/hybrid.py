@@ -1,0 +1,55 @@
+"""Hybrid VGG16 -> ResNet50 classifier (SPEC S0a).
+
+VGG16's convolutional base (frozen by default) turns the image into a
+[H/32, W/32, 512] map; nearest upsampling x32 brings it back to H x W; a 1x1
+conv with ReLU squeezes it to 3 channels, which the Keras ResNet50 base then
+reads as an image; global average pooling, Dense 1024 ReLU, Dense 512 ReLU
+and the class logits follow. With 10 classes: 40,932,045 parameters, of
+which 26,164,237 trainable (the same graph in Keras).
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import flax.linen as nn
+import jax
+
+from fluxseg.models import layers
+from fluxseg.models.layers import DEFAULT_OPS, Ops, tap
+from fluxseg.models.resnet_keras import ResNet50Keras
+from fluxseg.models.vgg import VGG16
+
+
+class HybridVGG16ResNet50(nn.Module):
+    """Input [N, H, W, 3] with H, W multiples of 32 (224 in the seed); output [N, num_classes]."""
+
+    num_classes: int = 10
+    freeze_vgg: bool = True
+    bn_axis_name: Optional[str] = None
+    ops: Ops = DEFAULT_OPS
+    dtype: Any = None
+
+    # Regexes over '/'-joined parameter paths that training keeps fixed.
+    def frozen_patterns(self) -> tuple[str, ...]:
+        return (r"^vgg16/",) if self.freeze_vgg else ()
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        h, w = x.shape[1:3]
+        if h % 32 or w % 32:
+            raise ValueError(
+                f"hybrid_vgg16_resnet50 needs height and width that are multiples of 32 "
+                f"(VGG16 pools by 32 and the x32 upsampling must give the image size back); got {h}x{w}. "
+                f"Resize or crop to e.g. {32 * max(1, round(h / 32))}x{32 * max(1, round(w / 32))}."
+            )
+        x = VGG16(include_top=False, ops=self.ops, dtype=self.dtype, name="vgg16")(x, train)
+        if self.freeze_vgg:
+            # No gradient flows into the frozen part: correct and saves its backward pass.
+            x = jax.lax.stop_gradient(x)
+        x = layers.upsample_nearest(x, 32)
+        x = tap(self, "adapter", nn.relu(layers.conv(self.ops, 3, 1, dtype=self.dtype, name="adapter")(x)))
+        x = ResNet50Keras(include_top=False, bn_axis_name=self.bn_axis_name, ops=self.ops, dtype=self.dtype, name="resnet50")(x, train)
+        x = layers.global_avg_pool(x)
+        x = nn.relu(self.ops.dense(1024, dtype=self.dtype, name="fc1")(x))
+        x = nn.relu(self.ops.dense(512, dtype=self.dtype, name="fc2")(x))
+        return tap(self, "predictions", self.ops.dense(self.num_classes, dtype=self.dtype, name="predictions")(x))

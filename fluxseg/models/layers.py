@@ -1,0 +1,205 @@
+"""Building blocks shared by every model.
+
+Models never construct `nn.Conv`, pools or transposed convolutions directly:
+they go through an `Ops` bundle of factories (the way the Flax ImageNet
+example passes `conv`), so a faster implementation can be swapped in for the
+whole zoo by passing `ops=Ops(conv=MyConv, ...)` to `fluxseg.models.create`.
+
+Padding is always explicit. `'SAME'` on a stride-2 layer pads (0, 1) while
+PyTorch pads (1, 1) and Keras ResNet50 zero-pads then uses `'valid'`: shapes
+agree but values differ, which breaks converted weights.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Callable, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Array = jax.Array
+Padding = Sequence[tuple[int, int]]
+ModuleDef = Any
+
+
+def sym_pad(p: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Symmetric spatial padding of `p` pixels on each side (PyTorch `padding=p`)."""
+    return ((p, p), (p, p))
+
+
+class ConvTranspose2D(nn.Module):
+    """Transposed convolution with PyTorch `ConvTranspose2d(k, s, p, output_padding)` semantics.
+
+    Output size per axis: (n - 1) * s - 2 * p + k + output_padding.
+    Each input pixel i scatters `x[i] * kernel[t]` to output position i*s - p + t.
+    The kernel is stored (k, k, in, out); a PyTorch weight (in, out, k, k) maps
+    onto it with `w.transpose(2, 3, 0, 1)` and a Keras Conv2DTranspose kernel
+    (k, k, out, in) with `w.transpose(0, 1, 3, 2)`; no spatial flip is needed
+    in either case because the flip happens here.
+
+    Keras `padding='valid'` equals p=0 with output_padding=max(s-k, 0).
+    """
+
+    features: int
+    kernel_size: int
+    strides: int = 1
+    padding: int = 0
+    output_padding: int = 0
+    use_bias: bool = True
+    kernel_init: Callable = nn.initializers.lecun_normal()
+    bias_init: Callable = nn.initializers.zeros
+    dtype: Any = None
+    param_dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        k, s, p, op = self.kernel_size, self.strides, self.padding, self.output_padding
+        if not 0 <= op < max(s, 1):
+            raise ValueError(f"output_padding must be in [0, stride={s}), got {op}")
+        in_ch = x.shape[-1]
+        kernel = self.param("kernel", self.kernel_init, (k, k, in_ch, self.features), self.param_dtype)
+        dtype = self.dtype or x.dtype
+        x = x.astype(dtype)
+        # Scatter form == a stride-1 correlation of the s-dilated input with the
+        # spatially flipped kernel, padded by k-1-p (negative padding crops).
+        lo, hi = k - 1 - p, k - 1 - p + op
+        y = jax.lax.conv_general_dilated(
+            x,
+            jnp.flip(kernel, (0, 1)).astype(dtype),
+            window_strides=(1, 1),
+            padding=[(lo, hi), (lo, hi)],
+            lhs_dilation=(s, s),
+            dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        )
+        if self.use_bias:
+            bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype)
+            y = y + bias.astype(dtype)
+        return y
+
+
+def max_pool(x: Array, window: int, stride: int | None = None, padding: int = 0, ceil_mode: bool = False) -> Array:
+    """Max pooling with PyTorch semantics (`-inf` padding, optional `ceil_mode` as in Caffe)."""
+    stride = stride or window
+    pads = [_pool_pad(n, window, stride, padding, ceil_mode) for n in x.shape[1:3]]
+    return nn.max_pool(x, (window, window), (stride, stride), padding=pads)
+
+
+def avg_pool(x: Array, window: int, stride: int | None = None, padding: int = 0) -> Array:
+    """Average pooling; padded zeros count in the mean (PyTorch `count_include_pad=True`)."""
+    stride = stride or window
+    return nn.avg_pool(x, (window, window), (stride, stride), padding=sym_pad(padding), count_include_pad=True)
+
+
+def _pool_pad(n: int, window: int, stride: int, padding: int, ceil_mode: bool) -> tuple[int, int]:
+    hi = padding
+    if ceil_mode:
+        out = math.ceil((n + 2 * padding - window) / stride) + 1
+        # PyTorch/Caffe rule: the last window must start inside the input or left padding.
+        if (out - 1) * stride >= n + padding:
+            out -= 1
+        hi = max((out - 1) * stride + window - n - padding, padding)
+    return (padding, hi)
+
+
+def upsample_nearest(x: Array, factor: int) -> Array:
+    """Nearest-neighbour upsampling by an integer factor (Keras `UpSampling2D`)."""
+    return jnp.repeat(jnp.repeat(x, factor, axis=1), factor, axis=2)
+
+
+def global_avg_pool(x: Array) -> Array:
+    return jnp.mean(x, axis=(1, 2))
+
+
+def adaptive_avg_pool(x: Array, out_hw: tuple[int, int]) -> Array:
+    """PyTorch `AdaptiveAvgPool2d`: bin i spans [floor(i*n/o), ceil((i+1)*n/o))."""
+    h, w = x.shape[1:3]
+    if (h, w) == tuple(out_hw):
+        return x
+
+    def bins(n, o):
+        return [(math.floor(i * n / o), math.ceil((i + 1) * n / o)) for i in range(o)]
+
+    rows = [jnp.mean(x[:, a:b], axis=1, keepdims=True) for a, b in bins(h, out_hw[0])]
+    x = jnp.concatenate(rows, axis=1)
+    cols = [jnp.mean(x[:, :, a:b], axis=2, keepdims=True) for a, b in bins(w, out_hw[1])]
+    return jnp.concatenate(cols, axis=2)
+
+
+def center_crop(x: Array, hw: tuple[int, int]) -> Array:
+    """Crops an NHWC map to `hw` around its centre (U-Net's copy-and-crop)."""
+    h, w = x.shape[1:3]
+    th, tw = hw
+    if th > h or tw > w:
+        raise ValueError(f"cannot crop a {h}x{w} map to {th}x{tw}")
+    top, left = (h - th) // 2, (w - tw) // 2
+    return x[:, top : top + th, left : left + tw]
+
+
+def crop_and_concat(x: Array, skip: Array) -> Array:
+    """Concatenates [x, skip centre-cropped to x's size] along channels (U-Net's copy-and-crop)."""
+    return jnp.concatenate([x, center_crop(skip, x.shape[1:3])], axis=-1)
+
+
+def bilinear_kernel(in_channels: int, out_channels: int, kernel_size: int) -> np.ndarray:
+    """Bilinear upsampling kernel of d2l.ai §13.11, in PyTorch layout (in, out, k, k).
+
+    factor = (k + 1) // 2; centre = factor - 1 for odd k, else factor - 0.5;
+    filt[i, j] = (1 - |i - c| / factor) * (1 - |j - c| / factor), placed on the
+    pairs (c, c) for c < min(in, out) and zero elsewhere.
+    """
+    factor = (kernel_size + 1) // 2
+    center = factor - 1 if kernel_size % 2 == 1 else factor - 0.5
+    og = np.arange(kernel_size, dtype=np.float32)
+    filt1d = 1 - np.abs(og - center) / factor
+    filt = filt1d[:, None] * filt1d[None, :]
+    weight = np.zeros((in_channels, out_channels, kernel_size, kernel_size), np.float32)
+    n = min(in_channels, out_channels)
+    weight[np.arange(n), np.arange(n)] = filt
+    return weight
+
+
+def bilinear_init(key, shape, dtype=jnp.float32):
+    """Flax initializer for a (k, k, in, out) `ConvTranspose2D` kernel with the bilinear filter."""
+    del key
+    k, k2, cin, cout = shape
+    if k != k2:
+        raise ValueError(f"bilinear init needs a square kernel, got {shape}")
+    return jnp.asarray(bilinear_kernel(cin, cout, k).transpose(2, 3, 0, 1), dtype)
+
+
+@dataclasses.dataclass(frozen=True)
+class Ops:
+    """The factories every model builds its layers with.
+
+    `conv` and `conv_transpose` are module classes called with flax keyword
+    arguments (`features`, `kernel_size`, `strides`, `padding`, `use_bias`,
+    `name`, ...); `max_pool` / `avg_pool` are functions with the signatures above.
+    """
+
+    conv: ModuleDef = nn.Conv
+    conv_transpose: ModuleDef = ConvTranspose2D
+    dense: ModuleDef = nn.Dense
+    max_pool: Callable = max_pool
+    avg_pool: Callable = avg_pool
+
+
+DEFAULT_OPS = Ops()
+
+
+def conv(ops: Ops, features: int, kernel: int, stride: int = 1, padding: int | Padding = 0, **kw) -> nn.Module:
+    """A 2-D convolution from `ops` with explicit padding (an int means symmetric)."""
+    pad = sym_pad(padding) if isinstance(padding, int) else tuple(padding)
+    return ops.conv(features, (kernel, kernel), strides=(stride, stride), padding=pad, **kw)
+
+
+def tap(module: nn.Module, name: str, x: Array) -> Array:
+    """Records a named feature map in the 'intermediates' collection.
+
+    A no-op unless the caller makes 'intermediates' mutable (see
+    `fluxseg.models.features`), so it costs nothing in training.
+    """
+    module.sow("intermediates", name, x, reduce_fn=lambda _, b: b, init_fn=lambda: None)
+    return x
