@@ -1,0 +1,33 @@
+"""fluxseg: image classification and semantic segmentation with convnets in JAX/Flax.
+
+    fluxseg.models      the model zoo (`names()`, `create(name, **overrides)`)
+    fluxseg.weights     converted ImageNet weights (Keras HDF5, torchvision)
+    fluxseg.data        tfds builders and the input pipeline
+    fluxseg.train       train steps, losses, metrics, optimisers, checkpoints
+    fluxseg.restore     a trained run from its workdir, for notebooks
+    fluxseg.predict     a class-id mask for an image of any size
+
+Submodules load on first use, so `import fluxseg` stays cheap and does not
+pull TensorFlow into a process that only needs the models.
+"""
+import importlib
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "restore": ("fluxseg.train.checkpoint", "restore"),
+    "predict": ("fluxseg.infer", "predict"),
+}
+_SUBMODULES = ("models", "weights", "data", "train", "infer", "summary")
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"fluxseg.{name}")
+    raise AttributeError(f"module 'fluxseg' has no attribute {name!r}")
+
+
+__all__ = ["predict", "restore", *_SUBMODULES]

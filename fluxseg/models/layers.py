@@ -201,5 +201,8 @@ def tap(module: nn.Module, name: str, x: Array) -> Array:
     A no-op unless the caller makes 'intermediates' mutable (see
     `fluxseg.models.features`), so it costs nothing in training.
     """
-    module.sow("intermediates", name, x, reduce_fn=lambda _, b: b, init_fn=lambda: None)
+    # Not `module.sow`: sow reserves `name` in the module's scope, which clashes
+    # with the submodule of the same name whose output is tapped (block1_conv1, fc).
+    if module.is_mutable_collection("intermediates"):
+        module.scope.put_variable("intermediates", name, x)
     return x

@@ -1,0 +1,106 @@
+"""The data config (an ml_collections.ConfigDict) and its checks."""
+from __future__ import annotations
+
+import ml_collections
+
+TASKS = ("segmentation", "classification")
+EVAL_MODES = ("pad", "resize")
+
+
+def default_config() -> ml_collections.ConfigDict:
+    """Defaults: segmentation of `fluxseg_shapes` (offline, 64x64 images).
+
+    Fields:
+      name: tfds name: 'fluxseg_shapes', 'fluxseg_voc2012', or any tfds
+        dataset with `image` plus `segmentation_mask` (segmentation) or
+        `label` (classification).
+      builder_config: tfds config name ('' = the builder's default), e.g.
+        'small' for the 32x32 test version of fluxseg_shapes.
+      data_dir: tfds data_dir (None = ~/tensorflow_datasets).
+      manual_dir: where manually downloaded archives are (None =
+        <data_dir>/downloads/manual); VOC reads its tar from here.
+      download: let tfds download/prepare datasets that fluxseg cannot build
+        offline (and the VOC tar when it is not in manual_dir).
+      task: 'segmentation' or 'classification'.
+      train_split / eval_split: tfds split strings ('train', 'validation').
+      crop_size: (H, W) of training images, pixels.
+      scale_range: (lo, hi): each training image is rescaled by a factor
+        drawn uniformly from [lo, hi] before cropping; (1, 1) = off.
+      hflip: random horizontal flips in training.
+      eval_mode: 'pad' (images keep their resolution and are padded
+        bottom/right to eval_size; padded mask pixels are ignore_index, so
+        metrics are exact) or 'resize' (image bilinear, mask nearest).
+      eval_size: (H, W) of eval batches; None = crop_size. For VOC with
+        eval_mode='pad' use (512, 512): no VOC image side exceeds 500.
+      ignore_index: mask value that losses and metrics skip (255).
+      num_classes: override for tfds datasets whose class count fluxseg
+        cannot read from the builder (None = read it).
+      binary: segmentation masks become 0 (background) / 1 (anything else);
+        ignore_index stays ignore_index.
+      image_key / mask_key / label_key: feature names in the tfds dataset.
+      shuffle_buffer: examples (still encoded) in the shuffle buffer; a
+        buffer >= the split size gives a full permutation each epoch.
+      prefetch: batches prepared ahead.
+      cache: keep this process's encoded examples in memory after the first
+        epoch (small datasets).
+      num_parallel_calls: decode/augment parallelism (-1 = tf.data AUTOTUNE).
+    """
+    c = ml_collections.ConfigDict()
+    c.name = "fluxseg_shapes"
+    c.builder_config = ""
+    c.data_dir = None
+    c.manual_dir = None
+    c.download = False
+    c.task = "segmentation"
+    c.train_split = "train"
+    c.eval_split = "validation"
+    c.crop_size = (64, 64)
+    c.scale_range = (1.0, 1.0)
+    c.hflip = True
+    c.eval_mode = "pad"
+    c.eval_size = None
+    c.ignore_index = 255
+    c.num_classes = None
+    c.binary = False
+    c.image_key = "image"
+    c.mask_key = "segmentation_mask"
+    c.label_key = "label"
+    c.shuffle_buffer = 10_000
+    c.prefetch = 2
+    c.cache = False
+    c.num_parallel_calls = -1
+    return c
+
+
+def _pair(value, field: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"data.{field} must be a pair (H, W) of pixels, got {value!r}") from None
+    if h <= 0 or w <= 0:
+        raise ValueError(f"data.{field} must be positive, got {value!r}")
+    return h, w
+
+
+def check(cfg) -> None:
+    """Raises ValueError naming the field, the value and what is expected."""
+    if cfg.task not in TASKS:
+        raise ValueError(f"data.task={cfg.task!r}; expected one of {TASKS}")
+    if cfg.eval_mode not in EVAL_MODES:
+        raise ValueError(f"data.eval_mode={cfg.eval_mode!r}; expected one of {EVAL_MODES}")
+    crop_size(cfg)
+    eval_size(cfg)
+    lo, hi = (float(v) for v in cfg.scale_range)
+    if not 0 < lo <= hi:
+        raise ValueError(
+            f"data.scale_range={tuple(cfg.scale_range)} must be (lo, hi) with 0 < lo <= hi")
+    if not 0 <= cfg.ignore_index <= 255:
+        raise ValueError(f"data.ignore_index={cfg.ignore_index} must fit in uint8 masks (0..255)")
+
+
+def crop_size(cfg) -> tuple[int, int]:
+    return _pair(cfg.crop_size, "crop_size")
+
+
+def eval_size(cfg) -> tuple[int, int]:
+    return crop_size(cfg) if cfg.eval_size is None else _pair(cfg.eval_size, "eval_size")

@@ -1,0 +1,269 @@
+"""tf.data input pipelines: exactly resumable training, exact evaluation.
+
+Batches are dicts of numpy arrays for THIS process (b = global_batch_size //
+process_count rows):
+  image  uint8 [b, H, W, 3]  (raw RGB 0..255; the train step normalises on
+                              the accelerator with fluxseg.weights.preprocess)
+  mask   int32 [b, H, W]     class ids, ignore_index where unlabelled/padded
+                              (task='segmentation')
+  label  int32 [b]           class id (task='classification')
+  valid  bool  [b]           eval only: False on padding rows (mask all
+                              ignore_index, label -1)
+
+Training stream of process p (n = its examples, S = n // b steps an epoch):
+  * epoch e is a permutation of p's shard seeded by (seed, p, e): file order
+    and shuffle buffer are both seeded, and the last n - S*b examples of the
+    permutation are dropped (a different few each epoch);
+  * the element at stream position t = e*S*b + j is augmented with the
+    stateless seed (hash(seed, p), t);
+  * step k is positions k*b .. k*b+b-1.
+So resuming at step k builds epoch k // S directly (earlier epochs are never
+replayed) and skips (k % S)*b still-encoded records: the batches are
+byte-identical to those of an uninterrupted run.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from typing import Iterator, Optional
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from fluxseg.data import config as config_lib
+from fluxseg.data import sources
+from fluxseg.data import transforms as T
+from fluxseg.data._tf import tf
+
+
+def _mix(*ints: int) -> int:
+    """A well-spread 32-bit seed from several non-negative ints."""
+    return int(np.random.SeedSequence([int(i) for i in ints]).generate_state(1)[0])
+
+
+def _processes(process_index, process_count) -> tuple[int, int]:
+    if process_index is None or process_count is None:
+        import jax  # only when the caller did not say; keeps tests JAX-free
+        process_index = jax.process_index() if process_index is None else process_index
+        process_count = jax.process_count() if process_count is None else process_count
+    if not 0 <= process_index < process_count:
+        raise ValueError(f"process_index={process_index} must be in [0, {process_count})")
+    return int(process_index), int(process_count)
+
+
+def _local_batch(global_batch_size: int, process_count: int) -> int:
+    if global_batch_size <= 0 or global_batch_size % process_count:
+        raise ValueError(
+            f"global_batch_size={global_batch_size} must be a positive multiple of "
+            f"the process count {process_count} (each process loads "
+            f"global_batch_size // {process_count} examples); use e.g. "
+            f"{max(1, round(global_batch_size / process_count)) * process_count}")
+    return global_batch_size // process_count
+
+
+def _options() -> tf.data.Options:
+    opts = tf.data.Options()
+    opts.deterministic = True  # order must not depend on thread timing
+    return opts
+
+
+class _Reader:
+    """Reads one split of the dataset and decodes the features a task needs."""
+
+    def __init__(self, cfg, builder):
+        self.cfg, self.builder = cfg, builder
+        self.segmentation = cfg.task == "segmentation"
+        target = cfg.mask_key if self.segmentation else cfg.label_key
+        self.keys = (cfg.image_key, target)
+        features = builder.info.features
+        # Keep images encoded through shuffling and skipping: the shuffle
+        # buffer then holds compressed bytes and skipped records cost no decode.
+        self.decoders = {k: tfds.decode.SkipDecoding() for k in self.keys
+                         if isinstance(features[k], tfds.features.Image)}
+
+    def records(self, split, *, shuffle_seed=None) -> tf.data.Dataset:
+        read_config = tfds.ReadConfig(shuffle_seed=shuffle_seed, try_autocache=False)
+        ds = self.builder.as_dataset(
+            split=split, shuffle_files=shuffle_seed is not None,
+            decoders=self.decoders, read_config=read_config)
+        return ds.map(lambda ex: {k: ex[k] for k in self.keys})
+
+    def decode(self, ex):
+        """-> image uint8 [H, W, 3], mask uint8 [H, W, 1] or None, label int32 or None."""
+        features, cfg = self.builder.info.features, self.cfg
+        key = cfg.image_key
+        image = features[key].decode_example(ex[key]) if key in self.decoders else ex[key]
+        if image.shape[-1] == 1:
+            image = tf.image.grayscale_to_rgb(image)
+        if not self.segmentation:
+            return image, None, tf.cast(ex[cfg.label_key], tf.int32)
+        key = cfg.mask_key
+        mask = features[key].decode_example(ex[key]) if key in self.decoders else ex[key]
+        mask = tf.cast(mask, tf.uint8)
+        if mask.shape.rank == 2:
+            mask = mask[..., None]
+        if cfg.binary:
+            ignore = tf.constant(cfg.ignore_index, tf.uint8)
+            mask = tf.where(mask == ignore, ignore, tf.cast(mask > 0, tf.uint8))
+        return image, mask, None
+
+    def output(self, image, mask, label) -> dict:
+        if self.segmentation:
+            return {"image": image, "mask": tf.cast(mask[..., 0], tf.int32)}
+        return {"image": image, "label": label}
+
+
+def _num_examples(builder, split, name: str) -> int:
+    try:
+        return builder.info.splits[split].num_examples
+    except (KeyError, ValueError) as e:
+        raise ValueError(f"{name!r} has splits {sorted(builder.info.splits)}; "
+                         f"cannot read split {str(split)!r}: {e}") from None
+
+
+def _check_crop(cfg, builder) -> None:
+    shape = builder.info.features[cfg.image_key].shape
+    if None in shape[:2]:
+        return
+    h, w = shape[:2]
+    ch, cw = config_lib.crop_size(cfg)
+    top = float(cfg.scale_range[1])
+    if ch > h * top or cw > w * top:
+        raise ValueError(
+            f"data.crop_size={(ch, cw)} is larger than the {cfg.name} images "
+            f"({h}x{w}) even at the largest scale x{top:g} of data.scale_range, so "
+            f"every crop would be partly padding; use crop_size <= "
+            f"{(int(h * top), int(w * top))} or raise data.scale_range")
+
+
+def train_iterator(data_cfg, *, global_batch_size: int, seed: int, start_step: int = 0,
+                   process_index: Optional[int] = None,
+                   process_count: Optional[int] = None) -> Iterator[dict]:
+    """Infinite iterator of this process's training batches, from `start_step`.
+
+    Yields {'image': uint8 [b, crop_H, crop_W, 3], 'mask': int32 [b, crop_H,
+    crop_W]} (segmentation) or {'image', 'label': int32 [b]} (classification),
+    b = global_batch_size // process_count. Batch k is a pure function of
+    (data_cfg, global_batch_size, seed, process_index, process_count, k), so
+    start_step=k continues an interrupted run exactly. Processes read
+    disjoint, equal shards of the split (the few examples left over by an
+    uneven division are never used).
+    """
+    data_cfg = copy.deepcopy(data_cfg)  # later edits by the caller must not change the stream
+    config_lib.check(data_cfg)
+    if seed < 0 or start_step < 0:
+        raise ValueError(f"seed={seed} and start_step={start_step} must be >= 0")
+    pi, pc = _processes(process_index, process_count)
+    b = _local_batch(global_batch_size, pc)
+    builder = sources.load_builder(data_cfg)
+    sources.check_features(data_cfg, builder)
+    _check_crop(data_cfg, builder)
+    split = tfds.split_for_jax_process(
+        data_cfg.train_split, process_index=pi, process_count=pc, drop_remainder=True)
+    n = _num_examples(builder, split, data_cfg.name)
+    steps_per_epoch = n // b
+    if steps_per_epoch == 0:
+        raise ValueError(
+            f"split {data_cfg.train_split!r} gives process {pi} only {n} examples, "
+            f"fewer than its batch of {b}; use a smaller global_batch_size")
+    reader = _Reader(data_cfg, builder)
+    # cache=True: a full in-memory permutation of the (small) shard per epoch;
+    # a smaller buffer would stop reading early and never complete the cache.
+    buffer = n if data_cfg.cache else min(int(data_cfg.shuffle_buffer), n)
+    cached = reader.records(split).cache() if data_cfg.cache else None
+    aug_seed = _mix(seed, pi, 1)
+    crop, scale = config_lib.crop_size(data_cfg), tuple(data_cfg.scale_range)
+
+    def example(position, ex):
+        image, mask, label = reader.decode(ex)
+        image, mask = T.train_transform(
+            image, mask, T.element_seed(aug_seed, position), crop_size=crop,
+            scale_range=scale, hflip=bool(data_cfg.hflip), ignore_index=data_cfg.ignore_index)
+        return reader.output(image, mask, label)
+
+    def epoch_batches(epoch: int, skip: int) -> tf.data.Dataset:
+        epoch_seed = _mix(seed, pi, 0, epoch)
+        ds = cached if cached is not None else reader.records(split, shuffle_seed=epoch_seed)
+        if buffer > 1:
+            ds = ds.shuffle(buffer, seed=epoch_seed, reshuffle_each_iteration=False)
+        ds = ds.take(steps_per_epoch * b).enumerate(start=epoch * steps_per_epoch * b)
+        ds = ds.skip(skip).map(example, num_parallel_calls=data_cfg.num_parallel_calls)
+        ds = ds.batch(b, drop_remainder=True).prefetch(data_cfg.prefetch)
+        return ds.with_options(_options())
+
+    def generate():
+        epoch, step = divmod(start_step, steps_per_epoch)
+        while True:
+            yield from epoch_batches(epoch, step * b).as_numpy_iterator()
+            epoch, step = epoch + 1, 0
+
+    return generate()
+
+
+class EvalBatches:
+    """A finite iterator of eval batches; len() = batches on every process."""
+
+    def __init__(self, iterator, length: int, num_examples: int):
+        self._it, self._len, self.num_examples = iterator, length, num_examples
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> dict:
+        return next(self._it)
+
+    def __len__(self) -> int:
+        return self._len
+
+
+def eval_iterator(data_cfg, split: str, *, global_batch_size: int,
+                  process_index: Optional[int] = None,
+                  process_count: Optional[int] = None) -> EvalBatches:
+    """Every example of `split` exactly once over all processes, in file order.
+
+    Yields {'image': uint8 [b, H, W, 3], 'mask': int32 [b, H, W] or 'label':
+    int32 [b], 'valid': bool [b]}, (H, W) = data.eval_size (default
+    crop_size). eval_mode='pad' keeps each image's pixels and pads
+    bottom/right (mask ignore_index); 'resize' resamples to (H, W). Rows past
+    the end are padding: valid False, mask all ignore_index, label -1, image
+    0. All processes yield the same number of batches, len(iterator); the
+    iterator's num_examples is the split size.
+    """
+    data_cfg = copy.deepcopy(data_cfg)
+    config_lib.check(data_cfg)
+    pi, pc = _processes(process_index, process_count)
+    b = _local_batch(global_batch_size, pc)
+    builder = sources.load_builder(data_cfg)
+    sources.check_features(data_cfg, builder)
+    shards = [tfds.split_for_jax_process(split, process_index=i, process_count=pc)
+              for i in range(pc)]
+    counts = [_num_examples(builder, s, data_cfg.name) for s in shards]
+    num_batches = math.ceil(max(counts) / b)
+    size = config_lib.eval_size(data_cfg)
+    shape = builder.info.features[data_cfg.image_key].shape
+    if data_cfg.eval_mode == "pad" and None not in shape[:2] and (
+            shape[0] > size[0] or shape[1] > size[1]):
+        raise ValueError(
+            f"{data_cfg.name} images are {shape[0]}x{shape[1]}, larger than "
+            f"data.eval_size={size} (eval_mode='pad' never shrinks images); set "
+            f"data.eval_size >= {tuple(shape[:2])} or data.eval_mode='resize'")
+    reader = _Reader(data_cfg, builder)
+    ignore = data_cfg.ignore_index
+
+    def example(ex):
+        image, mask, label = reader.decode(ex)
+        if data_cfg.eval_mode == "pad":
+            image, mask = T.pad_to(image, mask, size, ignore)
+        else:
+            image, mask = T.resize_to(image, mask, size)
+        return {**reader.output(image, mask, label), "valid": tf.constant(True)}
+
+    padding = {"image": tf.zeros((*size, 3), tf.uint8), "valid": tf.constant(False)}
+    if reader.segmentation:
+        padding["mask"] = tf.fill(size, tf.constant(ignore, tf.int32))
+    else:
+        padding["label"] = tf.constant(-1, tf.int32)
+    ds = reader.records(shards[pi]).map(example, num_parallel_calls=data_cfg.num_parallel_calls)
+    ds = ds.concatenate(tf.data.Dataset.from_tensors(padding).repeat(num_batches * b - counts[pi]))
+    ds = ds.batch(b, drop_remainder=True).prefetch(data_cfg.prefetch).with_options(_options())
+    return EvalBatches(ds.as_numpy_iterator(), num_batches, sum(counts))

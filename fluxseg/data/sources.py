@@ -1,0 +1,144 @@
+"""Finding, preparing and describing the dataset a data config names."""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from typing import Optional
+
+import numpy as np
+import tensorflow_datasets as tfds
+from etils import epath
+
+from fluxseg.data import config as config_lib
+from fluxseg.data import voc
+
+# Datasets fluxseg can prepare without a network.
+OFFLINE = ("fluxseg_shapes",)
+
+
+@dataclasses.dataclass(frozen=True)
+class DataInfo:
+    """What a model and its metrics need to know about the data.
+
+    num_classes: logits per pixel (segmentation) or per image (classification).
+    class_names: tuple of num_classes names.
+    ignore_index: mask value never scored (segmentation).
+    num_examples: {split name: count} for the full splits.
+    image_shape: (H, W, C) as stored; None for sizes that vary per image.
+    colormap: uint8 [num_classes, 3] colours for drawing masks, or None.
+    """
+    name: str
+    task: str
+    num_classes: int
+    class_names: tuple
+    ignore_index: int
+    num_examples: dict
+    image_shape: tuple
+    colormap: Optional[np.ndarray] = None
+
+
+def _builder_name(cfg) -> str:
+    return f"{cfg.name}/{cfg.builder_config}" if cfg.builder_config else cfg.name
+
+
+def _manual_dir(cfg, builder) -> epath.Path:
+    if cfg.manual_dir:
+        return epath.Path(cfg.manual_dir)
+    return builder.data_dir_root / "downloads" / "manual"
+
+
+def load_builder(cfg) -> tfds.core.DatasetBuilder:
+    """The tfds builder named by `cfg`, prepared (written to data_dir).
+
+    fluxseg_shapes is generated on first use. VOC needs its tar in
+    manual_dir (or cfg.download=True). Other tfds datasets are only
+    downloaded when cfg.download=True.
+    """
+    try:
+        builder = tfds.builder(_builder_name(cfg), data_dir=cfg.data_dir)
+    except tfds.core.registered.DatasetNotFoundError:
+        close = difflib.get_close_matches(cfg.name, tfds.list_builders(), n=3)
+        raise ValueError(
+            f"unknown dataset data.name={cfg.name!r}: neither a fluxseg dataset "
+            f"('fluxseg_shapes', 'fluxseg_voc2012') nor a registered tfds dataset"
+            + (f"; did you mean {close}?" if close else "")) from None
+    except ValueError as e:  # tfds: unknown builder config
+        raise ValueError(
+            f"data.builder_config={cfg.builder_config!r} is not a config of "
+            f"{cfg.name!r}: {e}") from None
+    if builder.is_prepared():
+        return builder
+    manual_dir = _manual_dir(cfg, builder)
+    if cfg.name == "fluxseg_voc2012" and not cfg.download and not (
+            manual_dir / voc.TAR_NAME).exists():
+        raise FileNotFoundError(
+            f"PASCAL VOC2012 is not prepared in {builder.data_dir_root} and its "
+            f"archive is missing: put {voc.TAR_NAME} (unextracted) at "
+            f"{manual_dir / voc.TAR_NAME}\n(download it from {voc.URL}; or set "
+            "data.manual_dir to the folder that holds it, or data.download=True "
+            "to let tfds fetch it).")
+    if cfg.name not in OFFLINE and cfg.name != "fluxseg_voc2012" and not cfg.download:
+        raise FileNotFoundError(
+            f"tfds dataset {_builder_name(cfg)!r} is not prepared in "
+            f"{builder.data_dir_root}; run `tfds build {_builder_name(cfg)} "
+            f"--data_dir={builder.data_dir_root}` or set data.download=True.")
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir)))
+    return builder
+
+
+def class_meta(cfg, builder) -> tuple[tuple, Optional[np.ndarray]]:
+    """(class_names, colormap or None) for cfg.task on this builder."""
+    features = builder.info.features
+    if cfg.task == "classification":
+        feature = features[cfg.label_key]
+        names = tuple(feature.names) if hasattr(feature, "names") else None
+        if names is None:
+            if cfg.num_classes is None:
+                raise ValueError(
+                    f"{cfg.name}: feature {cfg.label_key!r} is not a ClassLabel; "
+                    "set data.num_classes")
+            names = tuple(str(i) for i in range(cfg.num_classes))
+        return names, None
+    if cfg.binary:
+        return ("background", "foreground"), np.array([[0, 0, 0], [255, 255, 255]], np.uint8)
+    names = getattr(type(builder), "SEGMENTATION_CLASS_NAMES", None)
+    if names is None:
+        if cfg.num_classes is None:
+            raise ValueError(
+                f"{cfg.name}: fluxseg does not know how many mask classes it has; "
+                "set data.num_classes (and check data.mask_key="
+                f"{cfg.mask_key!r} is its mask feature)")
+        names = tuple(str(i) for i in range(cfg.num_classes))
+    return tuple(names), getattr(type(builder), "COLORMAP", None)
+
+
+def check_features(cfg, builder) -> None:
+    """Raises if the dataset lacks the features the task reads."""
+    features = builder.info.features
+    keys = [cfg.image_key, cfg.mask_key if cfg.task == "segmentation" else cfg.label_key]
+    missing = [k for k in keys if k not in features]
+    if missing:
+        raise ValueError(
+            f"dataset {cfg.name!r} has features {sorted(features)}, but the "
+            f"{cfg.task} task reads {missing}; set data.image_key / data.mask_key "
+            "/ data.label_key, or data.task")
+
+
+def info(cfg) -> DataInfo:
+    """Describes the dataset of a data config (prepares it if needed)."""
+    config_lib.check(cfg)
+    builder = load_builder(cfg)
+    check_features(cfg, builder)
+    names, colormap = class_meta(cfg, builder)
+    if cfg.num_classes is not None and cfg.num_classes != len(names):
+        raise ValueError(
+            f"data.num_classes={cfg.num_classes} but {cfg.name!r} has {len(names)} "
+            f"classes {names}; leave data.num_classes=None")
+    image_shape = builder.info.features[cfg.image_key].shape
+    return DataInfo(
+        name=cfg.name, task=cfg.task, num_classes=len(names), class_names=names,
+        ignore_index=int(cfg.ignore_index),
+        num_examples={k: v.num_examples for k, v in builder.info.splits.items()},
+        image_shape=None if None in image_shape else tuple(image_shape),
+        colormap=colormap)

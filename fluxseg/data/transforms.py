@@ -1,0 +1,119 @@
+"""Joint image + mask transforms for one example, as stateless tf ops.
+
+Shapes: image uint8 [H, W, C]; mask uint8 [H, W, 1] of class ids, or None
+(classification). Every random draw comes from an explicit `seed`, an int
+tensor of shape [2] (tf "stateless" randomness): the same seed always gives
+the same transform, whatever thread or order tf.data runs it in, which is
+what makes the training stream reproducible and resumable. Image and mask
+always get the SAME draw, so they stay aligned pixel for pixel.
+"""
+from __future__ import annotations
+
+from fluxseg.data._tf import tf
+
+
+def element_seed(base_seed: int, position) -> tf.Tensor:
+    """int64 [2] seed of the element at `position` of a stream keyed by base_seed."""
+    return tf.stack([tf.constant(base_seed, tf.int64), tf.cast(position, tf.int64)])
+
+
+def _resize(image, mask, size):
+    """Image bilinear (rounded back to uint8), mask nearest (ids never blend)."""
+    out = tf.image.resize(image, size, method="bilinear")
+    image = tf.cast(tf.clip_by_value(tf.round(out), 0.0, 255.0), tf.uint8)
+    if mask is not None:
+        mask = tf.image.resize(mask, size, method="nearest")
+    return image, mask
+
+
+def random_scale(image, mask, seed, scale_range):
+    """Rescales both by one factor drawn uniformly from scale_range=(lo, hi)."""
+    lo, hi = (float(v) for v in scale_range)
+    if lo == hi == 1.0:
+        return image, mask
+    scale = tf.random.stateless_uniform([], seed, minval=lo, maxval=hi)
+    hw = tf.cast(tf.shape(image)[:2], tf.float32)
+    size = tf.maximum(tf.cast(tf.round(hw * scale), tf.int32), 1)
+    return _resize(image, mask, size)
+
+
+def _placement(extent, crop, seed):
+    """(pad_before, crop_start) along one axis.
+
+    A larger image is cropped at a uniform offset; a smaller one is padded
+    and placed at a uniform offset inside the crop.
+    """
+    slack = tf.abs(extent - crop)
+    offset = tf.random.stateless_uniform([], seed, minval=0, maxval=slack + 1, dtype=tf.int32)
+    smaller = extent < crop
+    return tf.where(smaller, offset, 0), tf.where(smaller, 0, offset)
+
+
+def _pad_and_crop(x, pad_y, pad_x, start_y, start_x, size, fill):
+    h, w = tf.shape(x)[0], tf.shape(x)[1]
+    ch, cw = size
+    x = tf.pad(x, [[pad_y, tf.maximum(ch - h - pad_y, 0)],
+                   [pad_x, tf.maximum(cw - w - pad_x, 0)], [0, 0]],
+               constant_values=tf.cast(fill, x.dtype))
+    x = x[start_y:start_y + ch, start_x:start_x + cw]
+    return tf.ensure_shape(x, [ch, cw, x.shape[-1]])
+
+
+def random_crop(image, mask, seed, size, ignore_index):
+    """Crops both to size=(H, W); pads what is missing (image 0, mask ignore)."""
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    pad_y, start_y = _placement(tf.shape(image)[0], size[0], seeds[0])
+    pad_x, start_x = _placement(tf.shape(image)[1], size[1], seeds[1])
+    image = _pad_and_crop(image, pad_y, pad_x, start_y, start_x, size, 0)
+    if mask is not None:
+        mask = _pad_and_crop(mask, pad_y, pad_x, start_y, start_x, size, ignore_index)
+    return image, mask
+
+
+def random_hflip(image, mask, seed):
+    """Mirrors both left-right with probability 1/2."""
+    flip = tf.random.stateless_uniform([], seed) < 0.5
+    image = tf.cond(flip, lambda: tf.reverse(image, [1]), lambda: image)
+    if mask is not None:
+        mask = tf.cond(flip, lambda: tf.reverse(mask, [1]), lambda: mask)
+    return image, mask
+
+
+def train_transform(image, mask, seed, *, crop_size, scale_range, hflip, ignore_index):
+    """Random scale -> random crop (with padding) -> random flip.
+
+    Returns image uint8 [crop_H, crop_W, C] and mask uint8 [crop_H, crop_W, 1]
+    (or None); each step draws from its own split of `seed`.
+    """
+    seeds = tf.random.experimental.stateless_split(seed, 3)
+    image, mask = random_scale(image, mask, seeds[0], scale_range)
+    image, mask = random_crop(image, mask, seeds[1], crop_size, ignore_index)
+    if hflip:
+        image, mask = random_hflip(image, mask, seeds[2])
+    return image, mask
+
+
+def pad_to(image, mask, size, ignore_index):
+    """Pads bottom/right to size=(H, W) (image 0, mask ignore); no resampling.
+
+    Fails with a message naming data.eval_size if the image is larger.
+    """
+    h, w = tf.shape(image)[0], tf.shape(image)[1]
+    tf.debugging.assert_less_equal(
+        tf.stack([h, w]), tf.constant(size, tf.int32),
+        message=(f"eval image larger than data.eval_size={tuple(size)} (eval_mode='pad'); "
+                 "set data.eval_size to at least the largest image, e.g. (512, 512) "
+                 "for VOC, or data.eval_mode='resize'"))
+    image = _pad_and_crop(image, 0, 0, 0, 0, size, 0)
+    if mask is not None:
+        mask = _pad_and_crop(mask, 0, 0, 0, 0, size, ignore_index)
+    return image, mask
+
+
+def resize_to(image, mask, size):
+    """Resizes both to size=(H, W): image bilinear, mask nearest."""
+    image, mask = _resize(image, mask, size)
+    image = tf.ensure_shape(image, [size[0], size[1], image.shape[-1]])
+    if mask is not None:
+        mask = tf.ensure_shape(mask, [size[0], size[1], 1])
+    return image, mask
