@@ -26,8 +26,8 @@ def scatter_reference(x, w, s, p, op):
     return full[p : p + oh, p : p + ow]
 
 
-def apply_transpose(x, kernel, s, p, op=0, bias=None):
-    m = layers.ConvTranspose2D(kernel.shape[-1], kernel.shape[0], s, p, op, use_bias=bias is not None)
+def apply_transpose(x, kernel, s, p, op=0, bias=None, method="subpixel"):
+    m = layers.ConvTranspose2D(kernel.shape[-1], kernel.shape[0], s, p, op, use_bias=bias is not None, method=method)
     params = {"kernel": jnp.asarray(kernel)}
     if bias is not None:
         params["bias"] = jnp.asarray(bias)
@@ -41,12 +41,15 @@ def test_seed_transposed_convolution_demo():
     np.testing.assert_array_equal(y[0, :, :, 0], [[2, 1, 3, 1], [1, 1, 1, 1], [4, 1, 5, 1], [1, 1, 1, 1]])
 
 
-@pytest.mark.parametrize("k,s,p,op", [(4, 2, 1, 0), (3, 2, 1, 1), (64, 32, 16, 0), (2, 2, 0, 0), (5, 3, 2, 2), (3, 1, 1, 0)])
-def test_transposed_conv_matches_scatter_definition(k, s, p, op):
+@pytest.mark.parametrize("method", ["subpixel", "dilated"])
+@pytest.mark.parametrize(
+    "k,s,p,op", [(4, 2, 1, 0), (3, 2, 1, 1), (64, 32, 16, 0), (2, 2, 0, 0), (5, 3, 2, 2), (3, 1, 1, 0), (1, 2, 0, 1), (2, 3, 0, 2), (4, 2, 3, 1)]
+)
+def test_transposed_conv_matches_scatter_definition(k, s, p, op, method):
     rng = np.random.default_rng(k * 100 + s)
     x = rng.normal(size=(3, 4, 2))
     w = rng.normal(size=(k, k, 2, 3))
-    y = apply_transpose(x[None].astype(np.float32), w.astype(np.float32), s, p, op)[0]
+    y = apply_transpose(x[None].astype(np.float32), w.astype(np.float32), s, p, op, method=method)[0]
     np.testing.assert_allclose(y, scatter_reference(x, w, s, p, op), rtol=1e-4, atol=1e-4)
 
 
