@@ -1,0 +1,136 @@
+"""Worker for `models_throughput.py --framework jax`: times a fluxseg model.
+
+Runs in its own process; imports JAX and fluxseg only. Compilation is timed
+on its own (`jit(...).lower(...).compile()`) and never counted in img/s.
+"""
+from __future__ import annotations
+
+import functools
+import time
+
+import _common as C
+
+
+def _gpu_memory(jax):
+    """Peak device bytes above the bytes in use before the model was built.
+
+    XLA's allocator keeps one peak for the process (no reset), so a phase's
+    peak also covers what came before it (compilation, autotuning, inference);
+    the training step uses the most, so its peak is close to its own.
+    """
+    dev = jax.devices()[0]
+    base = dev.memory_stats()["bytes_in_use"]
+
+    class Mem:
+        def start_phase(self):
+            pass
+
+        def phase_peak_mib(self):
+            peak = dev.memory_stats()["peak_bytes_in_use"]
+            return {"peak_mib": (peak - base) / 2**20, "peak_scope": "jax peak_bytes_in_use, process"}
+
+    return Mem()
+
+
+def run(a) -> list[dict]:
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    from fluxseg import models
+
+    try:
+        backend = jax.default_backend()
+    except (RuntimeError, AssertionError):  # JAX_PLATFORMS=cuda without a usable CUDA jaxlib
+        backend = None
+    if backend != a.device:
+        raise RuntimeError(f"--device {a.device} asked for, but JAX runs on {backend!r}; on a GPU host install fluxseg[cuda]")
+    mem = _gpu_memory(jax) if a.device == "gpu" else C.CpuMemory()
+
+    (h, w), c = a.hw, C.IN_CHANNELS.get(a.model, 3)
+    model = models.create(a.model)
+    key = jax.random.key(0)
+    x = jax.random.normal(key, (a.batch, h, w, c), jnp.float32)
+    variables = _host_init(jax.eval_shape(functools.partial(model.init, train=False), key, x), jax)
+    out_shape = jax.eval_shape(functools.partial(model.apply, train=False), variables, x).shape
+    y = jax.random.randint(key, out_shape[:-1], 0, out_shape[-1])
+    n_params = sum(p.size for p in jax.tree_util.tree_leaves(variables["params"]))
+    info = {"params_m": n_params / 1e6, "output_shape": list(out_shape), "jax": jax.__version__, "backend": jax.default_backend()}
+
+    results = []
+    for mode in a.modes:
+        if mode == "infer":
+            fn = jax.jit(functools.partial(model.apply, train=False))
+            args = (variables, x)
+        else:
+            fn, args = _train_step(model, variables, x, y, jax, optax)
+        t0 = time.perf_counter()
+        compiled = fn.lower(*args).compile()
+        compile_s = time.perf_counter() - t0
+        step = _stepper(compiled, args, mode, jax)
+        timing = C.time_steps(step, a.reps, a.warmup, a.steps, mem)
+        results.append({"mode": mode, "compile_s": compile_s, **timing, **info})
+    return results
+
+
+def _host_init(shapes, jax):
+    """Variables of the given shapes, drawn on the host with NumPy.
+
+    XLA on CPU spends 15-25 s compiling ResNet-50's random initialisers,
+    longer than the benchmark itself; the values do not change the program
+    that is timed. He-scaled kernels, unit BatchNorm scales and variances and
+    zero biases and means keep activations finite and away from denormals,
+    which would slow the CPU.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+
+    def leaf(path, s):
+        name = str(getattr(path[-1], "key", path[-1]))
+        if name == "kernel":
+            fan_in = int(np.prod(s.shape[:-1]))
+            return (rng.standard_normal(s.shape) * np.sqrt(2.0 / fan_in)).astype(s.dtype)
+        return (np.ones if name in ("scale", "var") else np.zeros)(s.shape, s.dtype)
+
+    return jax.device_put(jax.tree_util.tree_map_with_path(leaf, shapes))
+
+
+def _train_step(model, variables, x, y, jax, optax):
+    """Forward + backward + SGD-momentum update, BatchNorm in training mode.
+
+    The same work as the torch and Keras peers: mean softmax cross-entropy over
+    every output position, no metrics, no preprocessing. The state is donated,
+    so its buffers are updated in place as in the peers.
+    """
+    tx = optax.sgd(C.LR, momentum=C.MOMENTUM)
+    params, stats = variables["params"], {k: v for k, v in variables.items() if k != "params"}
+    state = (params, stats, tx.init(params), jax.random.key(1))
+
+    def step(state, x, y):
+        params, stats, opt_state, rng = state
+        rng, dropout = jax.random.split(rng)
+
+        def loss_fn(p):
+            logits, new_stats = model.apply(
+                {"params": p, **stats}, x, train=True, mutable=list(stats), rngs={"dropout": dropout}
+            )
+            return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), new_stats
+
+        (loss, new_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), dict(new_stats), opt_state, rng), loss
+
+    return jax.jit(step, donate_argnums=0), (state, x, y)
+
+
+def _stepper(compiled, args, mode, jax):
+    if mode == "infer":
+        return lambda: compiled(*args).block_until_ready()
+    box = [args[0]]  # the donated state, replaced by each step's output
+
+    def step():
+        box[0], loss = compiled(box[0], *args[1:])
+        jax.block_until_ready((box[0], loss))
+
+    return step
