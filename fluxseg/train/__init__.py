@@ -1,0 +1,13 @@
+"""Training: one per-device step, two data-parallel wrappers, Orbax checkpoints.
+
+    from fluxseg.train import loop
+    loop.train_and_evaluate(config, workdir)   # train, evaluate, checkpoint
+    loop.evaluate(config, workdir)             # metrics of a checkpoint
+    from fluxseg.train.checkpoint import restore
+    restored = restore(workdir)                # .model .variables .config .preprocess
+
+Modules: config (every key and its default), step (the pure per-device
+train/eval steps), parallel (pmap and jit+shard_map wrappers), losses,
+metrics, optim, checkpoint, loop, writers (JSON lines, TensorBoard, PNG),
+distributed (multi-process initialisation), build (config -> model/optimiser).
+"""

@@ -1,0 +1,76 @@
+"""From a config to the pieces a step needs: model, optimiser, StepSpec.
+
+Shared by the training loop, `evaluate`, `restore` and `predict`, so a
+checkpoint is always rebuilt exactly the way it was trained.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax.numpy as jnp
+
+from fluxseg.train import optim
+from fluxseg.train.step import StepSpec
+
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
+
+
+def _model_fields(name: str) -> set[str]:
+    from fluxseg import models
+    build = models.spec(name).build
+    cls = build.func if isinstance(build, functools.partial) else build
+    return {f.name for f in dataclasses.fields(cls)}
+
+
+def model(config, axis_name: str | None = None):
+    """The flax module of ``config.model`` with ``config.model_kwargs``.
+
+    ``num_classes`` defaults to ``config.num_classes``; ``dtype`` comes from
+    ``config.dtype`` ('bfloat16' = bf16 compute, float32 parameters);
+    ``bn_axis_name`` is set to the data-parallel axis for models with
+    BatchNorm (cross-replica statistics).
+    """
+    from fluxseg import models
+    fields = _model_fields(config.model)
+    kw = dict(config.get("model_kwargs", {}) or {})
+    if "num_classes" in fields and config.get("num_classes") is not None:
+        kw.setdefault("num_classes", int(config.num_classes))
+    dtype = config.get("dtype", "float32")
+    if dtype not in DTYPES:
+        raise ValueError(f"config.dtype={dtype!r}; expected one of {sorted(DTYPES)}")
+    if dtype != "float32" and "dtype" in fields:
+        kw["dtype"] = DTYPES[dtype]
+    if axis_name is not None and "bn_axis_name" in fields:
+        kw["bn_axis_name"] = axis_name
+    for k, v in kw.items():
+        if isinstance(v, list):  # JSON round trip turns tuples into lists
+            kw[k] = tuple(v)
+    return models.create(config.model, **kw)
+
+
+def frozen_patterns(config, module) -> tuple[str, ...]:
+    """config.optim.frozen if set (a list of regexes; [] = train all), else the model's default."""
+    explicit = config.optim.get("frozen", None)
+    if explicit is not None:
+        return tuple(explicit)
+    from fluxseg import models
+    return tuple(models.frozen_patterns(module))
+
+
+def preprocess_fn(config):
+    from fluxseg.weights import preprocess
+    return preprocess.get(config.get("preprocess", "unit"))
+
+
+def step_spec(config, *, axis_name=None, total_steps=None, with_optimizer=True) -> StepSpec:
+    module = model(config, axis_name)
+    tx = None
+    if with_optimizer:
+        tx, _ = optim.create(config.optim, total_steps or int(config.num_train_steps),
+                             frozen_patterns(config, module))
+    cw = config.get("class_weights", None)
+    return StepSpec(model=module, tx=tx, task=config.task, num_classes=int(config.num_classes),
+                    loss=config.loss, ignore_index=int(config.get("ignore_index", 255)),
+                    class_weights=tuple(float(w) for w in cw) if cw is not None else None,
+                    preprocess=preprocess_fn(config), axis_name=axis_name)

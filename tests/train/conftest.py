@@ -1,0 +1,38 @@
+"""Fixtures for the training tests: a tiny offline dataset and tiny configs."""
+from __future__ import annotations
+
+import pytest
+
+from _helpers import JAX_CACHE, tiny_config
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _jax_compilation_cache():
+    """Shares compiled steps between the tests of tests/train (see _helpers)."""
+    import jax
+    keys = {"jax_compilation_cache_dir": JAX_CACHE,
+            "jax_persistent_cache_min_compile_time_secs": 0,
+            "jax_persistent_cache_min_entry_size_bytes": -1}
+    old = {k: getattr(jax.config, k) for k in keys}
+    for k, v in keys.items():
+        jax.config.update(k, v)
+    yield
+    for k, v in old.items():
+        jax.config.update(k, v)
+
+
+@pytest.fixture(scope="session")
+def small_shapes_dir(tmp_path_factory):
+    """A tfds data_dir with fluxseg_shapes/small (32x32; 48 train, 18 validation)."""
+    import tensorflow_datasets as tfds
+    import fluxseg.data  # noqa: F401  (registers the builder)
+
+    tfds.disable_progress_bar()
+    data_dir = tmp_path_factory.mktemp("tfds")
+    tfds.builder("fluxseg_shapes/small", data_dir=str(data_dir)).download_and_prepare()
+    return str(data_dir)
+
+
+@pytest.fixture
+def tiny(small_shapes_dir):
+    return lambda **kw: tiny_config(small_shapes_dir, **kw)

@@ -1,0 +1,139 @@
+"""The training loop end to end on the tiny shapes dataset (one CPU device)."""
+import glob
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from _helpers import CACHE_ENV, REPO
+from fluxseg.train import checkpoint, loop
+
+
+def _variables(workdir, step=None):
+    r = checkpoint.restore(workdir, step)
+    return r.step, jax.tree_util.tree_map(np.asarray, r.variables)
+
+
+def _lines(workdir):
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+def test_resume_continues_exactly(tiny, tmp_path):
+    # 8 steps = 1 1/3 epochs of the 48-image split; the interrupted run stops
+    # at step 5 (mid-epoch) and its second half crosses the epoch boundary.
+    straight, resumed = str(tmp_path / "straight"), str(tmp_path / "resumed")
+    # Saves are asynchronous while the next steps donate the state's buffers:
+    # the straight run's step-5 checkpoint is followed by 3 more steps, the
+    # interrupted run's is its last act; they must be equal.
+    cfg = dict(num_train_steps=8, checkpoint_every_steps=5, async_checkpoints=True)
+    result = loop.train_and_evaluate(tiny(**cfg), straight)
+    first = loop.train_and_evaluate(tiny(max_steps_per_run=5, **cfg), resumed)
+    assert first["step"] == 5 and first.get("preempted")
+    assert 5 in checkpoint.Checkpoints(resumed, read_only=True).all_steps()
+    _, at5 = _variables(resumed, 5)
+    jax.tree_util.tree_map(np.testing.assert_array_equal, _variables(straight, 5)[1], at5)
+    again = loop.train_and_evaluate(tiny(**cfg), resumed)
+    assert again["step"] == 8
+
+    s1, v1 = _variables(straight)
+    s2, v2 = _variables(resumed)
+    assert s1 == s2 == 8
+    jax.tree_util.tree_map(np.testing.assert_array_equal, v1, v2)       # bit-identical
+    moved = jax.tree_util.tree_leaves(jax.tree_util.tree_map(
+        lambda a, b: float(np.abs(a - b).max()), v1, at5))
+    assert max(moved) > 0                                                # steps 6-8 did train
+    assert again["mIoU"] == result["mIoU"]
+
+    # evaluate() of the saved checkpoint gives the run's own final metrics.
+    ev = loop.evaluate(None, straight)
+    assert ev["step"] == 8 and math.isclose(ev["mIoU"], result["mIoU"], rel_tol=1e-9)
+
+    # What a researcher watches: JSON lines, TensorBoard events, a PNG.
+    lines = _lines(straight)
+    train = [l for l in lines if l["split"] == "train"]
+    assert [l["step"] for l in train] == [2, 4, 5, 6, 8]   # every 2 steps and at checkpoints
+    assert all(math.isfinite(l["loss"]) and l["images_per_s"] > 0 for l in train)
+    val = [l for l in lines if l["split"] == "validation"]
+    assert val[-1]["step"] == 8 and 0 <= val[-1]["mIoU"] <= 1 and "IoU/circle" in val[-1]
+    assert os.path.getsize(os.path.join(straight, "predictions_8.png")) > 0
+    from fluxseg.data._tf import tf
+    tags = set()
+    for path in glob.glob(os.path.join(straight, "tensorboard", "*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            tags.update(v.tag for v in event.summary.value)
+    assert {"train/loss", "validation/mIoU", "predictions"} <= tags
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny, tmp_path):
+    workdir = str(tmp_path / "nan")
+    loop.train_and_evaluate(tiny(num_train_steps=8, max_steps_per_run=2), workdir)
+    # Resume with a NaN class weight: the very next step's loss is NaN.
+    bad = tiny(num_train_steps=8, checkpoint_every_steps=2, class_weights=(float("nan"),) + (1.0,) * 5)
+    with pytest.raises(loop.NonFiniteLossError, match=r"NaN/Inf between steps 3 and 4.*step 2"):
+        loop.train_and_evaluate(bad, workdir)
+    ckpts = checkpoint.Checkpoints(workdir, read_only=True)
+    assert ckpts.all_steps() == [2]
+    _, v = _variables(workdir)
+    assert all(np.isfinite(x).all() for x in jax.tree_util.tree_leaves(v))
+
+
+def test_sigterm_saves_and_exits_cleanly(small_shapes_dir, tmp_path):
+    workdir = str(tmp_path / "term")
+    args = [sys.executable, "launch.py", "--workdir", workdir,
+            "--config.model_kwargs.features=4", "--config.data.builder_config=small",
+            f"--config.data.data_dir={small_shapes_dir}", "--config.data.crop_size=(32, 32)",
+            "--config.batch_size=8", "--config.num_train_steps=100000",
+            "--config.log_every_steps=1", "--config.checkpoint_every_steps=100000",
+            "--config.progress_bar=False", "--config.init_rng_impl=rbg"]
+    env = dict(os.environ, **CACHE_ENV, JAX_PLATFORMS="cpu")
+    proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    metrics = os.path.join(workdir, "metrics.jsonl")
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None:
+        if os.path.exists(metrics) and len(open(metrics).readlines()) >= 2:
+            break
+        time.sleep(0.5)
+    assert proc.poll() is None, proc.communicate()[1][-3000:]
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+    assert '"preempted": true' in out
+    saved = checkpoint.Checkpoints(workdir, read_only=True).all_steps()
+    logged = max(l["step"] for l in _lines(workdir))
+    assert len(saved) == 1 and 2 <= saved[0] < 100000 and saved[0] >= logged
+
+
+def test_pretrained_weights_and_their_preprocessing_reach_the_checkpoint(tiny, tmp_path,
+                                                                         monkeypatch):
+    import fluxseg.weights
+
+    calls = []
+
+    def fake_init_from_pretrained(model_name, variables, source, *, path=None, dont_load=()):
+        calls.append((model_name, source, path, tuple(dont_load)))
+        loaded = jax.tree_util.tree_map(lambda x: np.full(x.shape, 0.01, x.dtype), variables)
+        return loaded, "torch", "fake report"
+
+    monkeypatch.setattr(fluxseg.weights, "init_from_pretrained", fake_init_from_pretrained)
+    workdir = str(tmp_path / "pre")
+    cfg = tiny(num_train_steps=1, pretrained="torchvision", pretrained_path="/w.pth",
+               pretrained_dont_load=("head/",))
+    cfg.optim.learning_rate = 0.0
+    cfg.optim.warmup_steps = 0
+    loop.train_and_evaluate(cfg, workdir)
+    assert calls == [("unet", "torchvision", "/w.pth", ("head/",))]
+    restored = checkpoint.restore(workdir)
+    assert restored.config.preprocess == "torch"
+    from fluxseg.weights import preprocess
+    assert restored.preprocess is preprocess.torch
+    leaves = jax.tree_util.tree_leaves(restored.variables["params"])
+    assert all(np.allclose(np.asarray(x), 0.01) for x in leaves)   # lr 0: still the loaded weights

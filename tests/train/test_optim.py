@@ -1,0 +1,91 @@
+"""Optimiser from config: schedules, frozen subtrees, accumulation, clipping."""
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+import pytest
+
+from fluxseg.train import optim
+
+
+def _cfg(**kw):
+    c = dict(name="sgd", learning_rate=0.1, momentum=0.0, weight_decay=0.0, schedule="constant",
+             warmup_steps=0, end_lr_factor=0.0, power=0.9, grad_clip_norm=0.0, accum_steps=1)
+    c.update(kw)
+    return ml_collections.ConfigDict(c)
+
+
+def test_poly_schedule_is_the_deeplab_formula_after_warmup():
+    lr = optim.schedule(_cfg(schedule="poly", warmup_steps=10), 110)
+    assert float(lr(0)) == 0.0
+    np.testing.assert_allclose(float(lr(5)), 0.05, rtol=1e-6)            # linear warmup
+    for t in (10, 40, 109):
+        np.testing.assert_allclose(float(lr(t)), 0.1 * (1 - (t - 10) / 100) ** 0.9, rtol=1e-5)
+
+
+def test_cosine_schedule_ends_at_end_factor():
+    lr = optim.schedule(_cfg(schedule="cosine", end_lr_factor=0.1), 100)
+    np.testing.assert_allclose(float(lr(0)), 0.1, rtol=1e-6)
+    np.testing.assert_allclose(float(lr(50)), 0.1 * (0.1 + 0.9 * 0.5), rtol=1e-5)
+    np.testing.assert_allclose(float(lr(100)), 0.01, rtol=1e-5)
+
+
+def _params():
+    return {"vgg16": {"block1_conv1": {"kernel": jnp.ones((3,)), "bias": jnp.ones((2,))}},
+            "head": {"kernel": jnp.full((3,), 2.0)}}
+
+
+def test_frozen_patterns_get_no_update_and_no_state():
+    tx, _ = optim.create(_cfg(name="adam", weight_decay=0.1), 10, frozen_patterns=(r"^vgg16/",))
+    params = _params()
+    state = tx.init(params)
+    grads = jax.tree_util.tree_map(jnp.ones_like, params)
+    updates, _ = tx.update(grads, state, params)
+    new = optax.apply_updates(params, updates)
+    np.testing.assert_array_equal(new["vgg16"]["block1_conv1"]["kernel"], 1.0)
+    assert float(jnp.abs(new["head"]["kernel"] - 2.0).min()) > 0
+    # The frozen subtree carries no Adam moments.
+    moments = sum(x.size for x in jax.tree_util.tree_leaves(state) if x.ndim > 0)
+    assert moments == 2 * 3  # mu and nu of the 3 head weights only
+
+
+def test_coupled_weight_decay_is_pytorch_sgd():
+    tx, _ = optim.create(_cfg(weight_decay=1e-3), 10)
+    p = {"w": jnp.array([2.0])}
+    u, _ = tx.update({"w": jnp.array([0.5])}, tx.init(p), p)
+    np.testing.assert_allclose(u["w"], -0.1 * (0.5 + 1e-3 * 2.0), rtol=1e-6)
+
+
+def test_clipping_by_global_norm():
+    tx, _ = optim.create(_cfg(grad_clip_norm=1.0), 10)
+    p = {"a": jnp.zeros(2), "b": jnp.zeros(2)}
+    g = {"a": jnp.array([3.0, 0.0]), "b": jnp.array([0.0, 4.0])}
+    u, _ = tx.update(g, tx.init(p), p)
+    np.testing.assert_allclose(u["a"], [-0.1 * 0.6, 0.0], rtol=1e-6)
+    np.testing.assert_allclose(u["b"], [0.0, -0.1 * 0.8], rtol=1e-6)
+
+
+def test_accumulation_equals_one_step_on_the_mean_gradient():
+    x = np.random.RandomState(0).randn(8, 3).astype(np.float32)
+    y = x @ np.array([1.0, -2.0, 0.5], np.float32)
+    loss = lambda w, xb, yb: jnp.mean((xb @ w - yb) ** 2)  # noqa: E731
+    w0 = jnp.zeros(3)
+    big, _ = optim.create(_cfg(momentum=0.9), 4)
+    s = big.init(w0)
+    u, s = big.update(jax.grad(loss)(w0, x, y), s, w0)
+    want = optax.apply_updates(w0, u)
+    acc, _ = optim.create(_cfg(momentum=0.9, accum_steps=2), 8)
+    s, w = acc.init(w0), w0
+    for half in (slice(0, 4), slice(4, 8)):
+        u, s = acc.update(jax.grad(loss)(w, x[half], y[half]), s, w)
+        w = optax.apply_updates(w, u)
+    np.testing.assert_allclose(w, want, rtol=1e-6)
+
+
+def test_unknown_names_raise_with_choices():
+    with pytest.raises(ValueError, match="sgd"):
+        optim.create(_cfg(name="lamb"), 10)
+    with pytest.raises(ValueError, match="poly"):
+        optim.schedule(_cfg(schedule="step"), 10)
