@@ -4,8 +4,8 @@
     fluxseg summary NAME [--input-shape H,W,C] [--json] [--set key=value ...]
     fluxseg weights convert ...                 see `fluxseg weights -h`
     fluxseg train --config experiments/X.py --workdir DIR [--config.key=value ...]
-    fluxseg eval  --workdir DIR [--step N]
-    fluxseg predict --workdir DIR IMAGE [IMAGE ...] [--out DIR]
+    fluxseg eval  --workdir DIR
+    fluxseg predict --workdir DIR IMAGE [IMAGE ...] [--step N] [--out DIR]
 """
 from __future__ import annotations
 
@@ -52,23 +52,64 @@ def cmd_summary(args) -> int:
     return 0
 
 
-def _delegate(module: str, func: str, argv: list[str]) -> int:
-    import importlib
+def _weights(argv: list[str]) -> int:
+    from fluxseg.weights import cli as weights_cli
 
-    return importlib.import_module(module).__dict__[func](argv) or 0
+    return weights_cli.main(argv) or 0
+
+
+def _launch(mode: str):
+    def run(argv: list[str]) -> int:
+        from fluxseg import launcher  # absl flags: defined only when a run is launched
+
+        launcher.run([f"fluxseg {mode}", f"--mode={mode}", *argv])
+        return 0
+
+    return run
+
+
+def _predict(argv: list[str]) -> int:
+    """Writes a class-id mask (palette PNG, the dataset's colours) for each image."""
+    import os
+
+    import numpy as np
+    from PIL import Image
+
+    p = argparse.ArgumentParser(prog="fluxseg predict", description=_predict.__doc__)
+    p.add_argument("images", nargs="+")
+    p.add_argument("--workdir", required=True, help="the run directory (its newest checkpoint is used)")
+    p.add_argument("--step", type=int, default=None)
+    p.add_argument("--out", default=None, help="output directory (default <workdir>/predictions)")
+    args = p.parse_args(argv)
+
+    import fluxseg
+    from fluxseg import data
+
+    restored = fluxseg.restore(args.workdir, args.step)
+    out = args.out or os.path.join(args.workdir, "predictions")
+    os.makedirs(out, exist_ok=True)
+    colormap = data.info(restored.config.data).colormap
+    for path in args.images:
+        image = np.asarray(Image.open(path).convert("RGB"))
+        result = fluxseg.predict(restored, image)
+        if np.ndim(result) == 0:
+            print(f"{path}: class {int(result)}")
+            continue
+        mask = Image.fromarray(np.asarray(result, np.uint8), mode="P")
+        if colormap is not None:
+            mask.putpalette(np.asarray(colormap, np.uint8).reshape(-1).tolist())
+        target = os.path.join(out, os.path.splitext(os.path.basename(path))[0] + "_mask.png")
+        mask.save(target)
+        print(f"{path}: {result.shape[0]}x{result.shape[1]} mask -> {target}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # These subcommands own their flags (absl/ml_collections or their own parser).
-    passthrough = {
-        "weights": ("fluxseg.weights.cli", "main"),
-        "train": ("fluxseg.train.cli", "train_main"),
-        "eval": ("fluxseg.train.cli", "eval_main"),
-        "predict": ("fluxseg.train.cli", "predict_main"),
-    }
+    passthrough = {"weights": _weights, "train": _launch("train"), "eval": _launch("eval"), "predict": _predict}
     if argv and argv[0] in passthrough:
-        return _delegate(*passthrough[argv[0]], argv[1:])
+        return passthrough[argv[0]](argv[1:])
 
     parser = argparse.ArgumentParser(prog="fluxseg", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ml_collections
+from ml_collections import config_dict
 
 TASKS = ("segmentation", "classification")
 EVAL_MODES = ("pad", "resize")
@@ -48,8 +49,8 @@ def default_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.name = "fluxseg_shapes"
     c.builder_config = ""
-    c.data_dir = None
-    c.manual_dir = None
+    c.data_dir = config_dict.placeholder(str)  # typed None: settable from the command line
+    c.manual_dir = config_dict.placeholder(str)  # typed None: settable from the command line
     c.download = False
     c.task = "segmentation"
     c.train_split = "train"
@@ -58,9 +59,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.scale_range = (1.0, 1.0)
     c.hflip = True
     c.eval_mode = "pad"
-    c.eval_size = None
+    c.eval_size = config_dict.placeholder(tuple)  # typed None: settable from the command line
     c.ignore_index = 255
-    c.num_classes = None
+    c.num_classes = config_dict.placeholder(int)  # typed None: settable from the command line
     c.binary = False
     c.image_key = "image"
     c.mask_key = "segmentation_mask"

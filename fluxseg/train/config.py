@@ -27,13 +27,6 @@ def base_config() -> ml_collections.ConfigDict:
 
     # Data: fluxseg.data.default_config() fields (name, crop_size, ...).
     c.data = data.default_config()
-    # None-valued data fields become typed placeholders so that
-    # --config.data.data_dir=... works on the command line.
-    for key, kind in (("data_dir", str), ("manual_dir", str), ("eval_size", tuple),
-                      ("num_classes", int)):
-        if key in c.data and c.data[key] is None:
-            del c.data[key]
-            c.data[key] = config_dict.placeholder(kind)
 
     # Loss: a fluxseg.train.losses spec, e.g. 'softmax_ce', 'sigmoid_bce', 'softmax_ce+dice'.
     c.loss = "softmax_ce"
