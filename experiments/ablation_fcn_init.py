@@ -16,16 +16,13 @@ one seed, 2-3 min each on 2 CPU cores), validation mIoU / pixel accuracy:
 Adam; the d2l claim concerns VOC with SGD and pretrained features, which
 needs the 'voc' runs.
 """
-import importlib.util
 import os
+
+from fluxseg.train.config import load_config_file
 
 
 def _s3():
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "s3_fcn_resnet18.py")
-    spec = importlib.util.spec_from_file_location("fluxseg_experiment_s3", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_config_file(os.path.join(os.path.dirname(os.path.abspath(__file__)), "s3_fcn_resnet18.py"))
 
 
 def get_config(arg="bilinear"):

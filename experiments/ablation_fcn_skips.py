@@ -18,16 +18,13 @@ cores), validation mIoU / pixel accuracy:
 (at 600 steps: 0.205, 0.255, 0.296). Finer skips matter far more on 64x64
 images, where the stride-32 map is 2x2, than on VOC.
 """
-import importlib.util
 import os
+
+from fluxseg.train.config import load_config_file
 
 
 def _s3():
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "s3_fcn_resnet18.py")
-    spec = importlib.util.spec_from_file_location("fluxseg_experiment_s3", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_config_file(os.path.join(os.path.dirname(os.path.abspath(__file__)), "s3_fcn_resnet18.py"))
 
 
 def get_config(arg="8s"):

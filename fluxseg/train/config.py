@@ -97,3 +97,15 @@ def resolve(config, data_info=None) -> ml_collections.ConfigDict:
     if c.num_classes is None:
         raise ValueError("config.num_classes is unset and no data info was given to fill it")
     return c
+
+
+def load_config_file(path: str):
+    """Imports an experiment config file by path (configs build on each other: ablations on s3)."""
+    import importlib.util
+    import os
+
+    name = "fluxseg_experiment_" + os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
