@@ -13,7 +13,6 @@ import functools
 from typing import Any, Optional, Sequence
 
 import flax.linen as nn
-import jax.numpy as jnp
 
 from fluxseg.models import layers
 from fluxseg.models.layers import DEFAULT_OPS, Ops, tap
