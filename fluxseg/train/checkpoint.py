@@ -97,6 +97,20 @@ class Checkpoints:
             variables=ocp.args.StandardRestore(abstract_variables)))
         return out["variables"]
 
+    def restore_model_variables(self, step: int, model, image_shape, sharding) -> dict:
+        """``model``'s variables ({'params'[, 'batch_stats']}) of ``step`` onto ``sharding``.
+
+        The target shapes come from ``model.init`` on one image of ``image_shape``
+        (the meta's), traced only; models without BatchNorm get no 'batch_stats'.
+        """
+        shapes = jax.eval_shape(
+            lambda: model.init(jax.random.PRNGKey(0), jax.numpy.zeros((1, *image_shape)), train=False))
+        target = {"params": shapes["params"], "batch_stats": shapes.get("batch_stats", {})}
+        variables = self.restore_variables(step, abstract(target, sharding))
+        if not variables["batch_stats"]:
+            variables = {"params": variables["params"]}
+        return variables
+
     def restore_state(self, step: int, abstract_state: TrainState) -> TrainState:
         """The full TrainState onto the shardings of ``abstract_state``."""
         out = self.manager.restore(step, args=ocp.args.Composite(
@@ -163,15 +177,9 @@ def restore(workdir: str, step: Optional[int] = None, *, device=None) -> Restore
         meta = ckpt.meta(step)
         config = ml_collections.ConfigDict(meta["config"])
         model = build.model(config)
-        shape = tuple(meta["image_shape"])
-        shapes = jax.eval_shape(
-            lambda: model.init(jax.random.PRNGKey(0), jax.numpy.zeros((1, *shape)), train=False))
-        target = {"params": shapes["params"], "batch_stats": shapes.get("batch_stats", {})}
         sharding = jax.sharding.SingleDeviceSharding(device or jax.local_devices()[0])
-        variables = ckpt.restore_variables(step, abstract(target, sharding))
+        variables = ckpt.restore_model_variables(step, model, tuple(meta["image_shape"]), sharding)
     finally:
         ckpt.close()
-    if not variables["batch_stats"]:
-        variables = {"params": variables["params"]}
     return Restored(model=model, variables=variables, config=config,
                     preprocess=build.preprocess_fn(config), step=int(step), workdir=workdir)

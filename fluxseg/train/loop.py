@@ -354,14 +354,7 @@ def evaluate(config, workdir: str, step: Optional[int] = None, split: Optional[s
         dp = DataParallel(config.parallel)
         dp.check_batch_size(int(config.eval_batch_size))
         spec = build.step_spec(config, axis_name=dp.axis_name, with_optimizer=False)
-        model = spec.model
-        shape = tuple(meta["image_shape"])
-        shapes = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0),
-                                                   jax.numpy.zeros((1, *shape)), train=False))
-        target = {"params": shapes["params"], "batch_stats": shapes.get("batch_stats", {})}
-        variables = ckpt.restore_variables(step, abstract(target, dp.replicated))
-        if not variables["batch_stats"]:
-            variables = {"params": variables["params"]}
+        variables = ckpt.restore_model_variables(step, spec.model, tuple(meta["image_shape"]), dp.replicated)
     finally:
         ckpt.close()
     p_eval = dp.eval_step(functools.partial(eval_step, spec=spec))

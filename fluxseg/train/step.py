@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
+from fluxseg.models import layers
 from fluxseg.train import losses, metrics
 
 
@@ -76,22 +77,11 @@ def init_state(spec: StepSpec, seed, image_shape, rng_impl: str | None = None) -
                       opt_state=spec.tx.init(params), rng=jax.random.PRNGKey(seed))
 
 
-def center_crop(mask, hw):
-    """Centre-crops [b,H,W] to [b,h,w] (valid-padding U-Net outputs are smaller)."""
-    H, W = mask.shape[1:3]
-    h, w = hw
-    if (h, w) == (H, W):
-        return mask
-    if h > H or w > W:
-        raise ValueError(f"logits {h}x{w} larger than the mask {H}x{W}")
-    top, left = (H - h) // 2, (W - w) // 2
-    return mask[:, top:top + h, left:left + w]
-
-
 def target_for(batch, logits, spec: StepSpec):
     if spec.task == "classification":
         return batch["label"]
-    return center_crop(batch["mask"], logits.shape[1:3])
+    # The valid U-Net's logits are smaller than its input: score the centre.
+    return layers.center_crop(batch["mask"], logits.shape[1:3])
 
 
 def predictions(logits, spec: StepSpec):
