@@ -43,13 +43,10 @@ def describe(key: tuple[str, str]) -> str:
 @functools.lru_cache(maxsize=None)
 def expected_shapes(model_name: str, overrides: tuple = ()) -> dict[tuple[str, str], tuple[int, ...]]:
     """Leaf shapes of `fluxseg.models.create(model_name, **overrides)`, traced, not computed."""
-    import jax
-
     from fluxseg import models
+    from fluxseg.models.inspect import abstract_variables
 
-    model = models.create(model_name, **dict(overrides))
-    x = jax.ShapeDtypeStruct((1, 224, 224, 3), np.float32)
-    abstract = jax.eval_shape(lambda x: model.init(jax.random.key(0), x, train=False), x)
+    abstract = abstract_variables(models.create(model_name, **dict(overrides)), (224, 224, 3))
     return {k: tuple(v.shape) for k, v in flatten(abstract).items()}
 
 
