@@ -160,6 +160,11 @@ def _predictor(restored) -> _Predictor:
     return p
 
 
+def input_channels(restored) -> int:
+    """Channels the restored model takes (3 for RGB; 1 for a grayscale model)."""
+    return _predictor(restored).channels()
+
+
 def output_size(restored, tile: Sequence[int], channels: int) -> tuple[int, int, int]:
     """(h, w, K) of the model's logits for one ``tile``-sized input (no compute)."""
     shape = _predictor(restored).output_shape(tuple(int(t) for t in tile), channels)

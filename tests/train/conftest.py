@@ -36,3 +36,14 @@ def small_shapes_dir(tmp_path_factory):
 @pytest.fixture
 def tiny(small_shapes_dir):
     return lambda **kw: tiny_config(small_shapes_dir, **kw)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(small_shapes_dir, tmp_path_factory):
+    """A workdir with a 2-step tiny U-Net run on 32x32 shapes (for eval, predict, notebooks)."""
+    from fluxseg.train import loop
+    workdir = str(tmp_path_factory.mktemp("tiny_run"))
+    config = tiny_config(small_shapes_dir, num_train_steps=2, eval_every_steps=2,
+                         checkpoint_every_steps=2, num_eval_images=0)
+    loop.train_and_evaluate(config, workdir)
+    return workdir
