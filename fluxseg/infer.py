@@ -114,12 +114,12 @@ class _Predictor:
             self._shapes[key] = tuple(out.shape[1:])
         return self._shapes[key]
 
-    def channels(self) -> int:
+    def channels(self, tile: tuple) -> int:
         """Input channels the model's weights take (3 for RGB, 1 for grayscale)."""
         if self._channels is None:
             for c in (3, 1, 4):
                 try:
-                    self.output_shape((32, 32), c)
+                    self.output_shape(tile, c)
                 except Exception:  # noqa: BLE001  flax raises a shape error on other channel counts
                     continue
                 self._channels = c
@@ -162,7 +162,7 @@ def _predictor(restored) -> _Predictor:
 
 def input_channels(restored) -> int:
     """Channels the restored model takes (3 for RGB; 1 for a grayscale model)."""
-    return _predictor(restored).channels()
+    return _predictor(restored).channels(_tile(restored, None))
 
 
 def output_size(restored, tile: Sequence[int], channels: int) -> tuple[int, int, int]:
@@ -243,7 +243,7 @@ def _slide_many(restored, images, *, tile=None, stride=None, batch_size=4) -> li
 def predict_logits(restored, image, *, tile: Optional[Sequence[int]] = None,
                    stride: Optional[Sequence[int]] = None, batch_size: int = 4) -> np.ndarray:
     """Averaged logits float32 [H, W, K] for one image [H, W, C] (or [H, W])."""
-    image = check_array(image, "image", _predictor(restored).channels())
+    image = check_array(image, "image", input_channels(restored))
     return _slide_many(restored, [image], tile=tile, stride=stride, batch_size=batch_size)[0]
 
 
@@ -332,12 +332,8 @@ def _classify(restored, images, *, probs, tta, batch_size):
     if tta not in (None, "flip"):
         raise ValueError(f"tta={tta!r}; expected None or 'flip'")
     views = [inputs] + ([[x[:, ::-1] for x in inputs]] if tta == "flip" else [])
-    total = None
-    for view in views:
-        logits = _predictor(restored).run(np.stack(view), batch_size) if view else None
-        pr = _probabilities(logits)
-        total = pr if total is None else total + pr
-    mean = total / len(views)
+    mean = sum(_probabilities(_predictor(restored).run(np.stack(v), batch_size))
+               for v in views) / len(views)
     if probs:
         return list(mean)
     return [int(mean[i, 0] > 0.5) if mean.shape[-1] == 1 else int(np.argmax(mean[i]))
@@ -352,7 +348,7 @@ def predict_batch(restored, images, *, probs: bool = False, tta: Optional[str] =
 
     names: one label per image for error messages (default "image <i>").
     """
-    channels = _predictor(restored).channels()
+    channels = input_channels(restored)
     names = names or [f"image {i}" for i in range(len(images))]
     arrays = [check_array(im, n, channels) for im, n in zip(images, names)]
     if not arrays:

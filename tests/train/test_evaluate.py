@@ -155,3 +155,49 @@ def test_predict_cli_writes_masks_overlays_probs_and_reports_bad_files(tiny_run,
         np.testing.assert_array_equal(np.argmax(probs, -1), np.asarray(mask))
         overlay = Image.open(out / f"{stem}_overlay.png")
         assert overlay.mode == "RGB" and overlay.size[0] >= w and overlay.size[1] > h  # + title, legend
+
+
+def test_classifier_eval_top1_top5_and_confusion_picture(small_shapes_dir, monkeypatch, tmp_path):
+    import flax.linen as nn
+    import jax
+
+    from _helpers import tiny_config
+    from fluxseg import data
+    from fluxseg.train.checkpoint import Restored
+    from fluxseg.weights import preprocess
+
+    class Classifier(nn.Module):
+        @nn.compact
+        def __call__(self, x, train=False):
+            x = nn.relu(nn.Conv(4, (3, 3))(x))
+            return nn.Dense(5)(x.reshape(x.shape[0], -1)) * 5.0
+
+    config = tiny_config(small_shapes_dir, task="classification", num_classes=5,
+                         **{"data.task": "classification"})
+    model = Classifier()
+    variables = model.init(jax.random.key(0, impl="rbg"), jnp.zeros((1, 32, 32, 3)), train=False)
+    r = Restored(model=model, variables=variables, config=config, preprocess=preprocess.get("unit"),
+                 step=7, workdir=str(tmp_path))
+    rng = np.random.RandomState(2)
+    items = [{"image": rng.randint(0, 256, (h, w, 3)).astype(np.uint8), "label": np.int32(lab)}
+             for (h, w), lab in zip([(32, 32), (40, 28), (20, 50), (32, 32), (64, 64), (33, 31)] * 2,
+                                    [0, 1, 2, 3, 4, -1, 4, 3, 2, 1, 0, 2])]
+    monkeypatch.setattr(data, "full_size_iterator", lambda cfg, split: _Examples(items))
+    got = evaluate(str(tmp_path), "validation", out_dir=str(tmp_path / "rep"), progress=False,
+                   restored=r)
+    probs = [fluxseg.predict(r, it["image"], probs=True) for it in items]
+    labelled = [(p, int(it["label"])) for p, it in zip(probs, items) if it["label"] >= 0]
+    assert len(labelled) == 11  # the unlabelled example (-1) never counts
+    top1 = np.mean([np.argmax(p) == y for p, y in labelled])
+    top5 = np.mean([y in np.argsort(-p)[:5] for p, y in labelled])
+    top2 = np.mean([y in np.argsort(-p)[:2] for p, y in labelled])
+    assert got["top1"] == pytest.approx(top1) and got["top5"] == pytest.approx(top5) == 1.0
+    assert top2 > top1 or top1 == 1.0  # top-k is not just top-1 here
+    cm = np.zeros((5, 5), np.int64)
+    for p, y in labelled:
+        cm[y, np.argmax(p)] += 1
+    np.testing.assert_array_equal(np.array(got["confusion"]), cm)
+    w, h = Image.open(tmp_path / "rep" / "confusion.png").size
+    assert w > 200 and h > 200
+    md = open(tmp_path / "rep" / "metrics.md").read()
+    assert "| mean_acc | top1 | top5 |" in md and "| circle |" in md  # per-class accuracy, by name
