@@ -5,7 +5,10 @@
     fluxseg.data        tfds builders and the input pipeline
     fluxseg.train       train steps, losses, metrics, optimisers, checkpoints
     fluxseg.restore     a trained run from its workdir, for notebooks
-    fluxseg.predict     a class-id mask for an image of any size
+    fluxseg.predict     a class-id mask (or probabilities) for an image of any size
+    fluxseg.predict_batch   the same for a list of images of mixed sizes
+    fluxseg.evaluate    `evaluate(workdir)`: a run's metrics on a whole split, each
+                        image at its own size (what `fluxseg eval` runs)
 
 Submodules load on first use, so `import fluxseg` stays cheap and does not
 pull TensorFlow into a process that only needs the models.
@@ -17,8 +20,9 @@ __version__ = "0.1.0"
 _LAZY = {
     "restore": ("fluxseg.train.checkpoint", "restore"),
     "predict": ("fluxseg.infer", "predict"),
+    "predict_batch": ("fluxseg.infer", "predict_batch"),
 }
-_SUBMODULES = ("models", "weights", "data", "train", "infer", "summary")
+_SUBMODULES = ("models", "weights", "data", "train", "infer", "evaluate", "summary")
 
 
 def __getattr__(name):
@@ -30,4 +34,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'fluxseg' has no attribute {name!r}")
 
 
-__all__ = ["predict", "restore", *_SUBMODULES]
+__all__ = ["predict", "predict_batch", "restore", *_SUBMODULES]

@@ -4,8 +4,8 @@
     fluxseg summary NAME [--input-shape H,W,C] [--json] [--set key=value ...]
     fluxseg weights convert ...                 see `fluxseg weights -h`
     fluxseg train --config experiments/X.py --workdir DIR [--config.key=value ...]
-    fluxseg eval  --workdir DIR
-    fluxseg predict --workdir DIR IMAGE [IMAGE ...] [--step N] [--out DIR]
+    fluxseg eval  --workdir DIR [--split S] [--tta flip] [--scales 0.75,1,1.25]
+    fluxseg predict --workdir DIR IMAGES... [--out DIR] [--probs] [--tta flip]
 """
 from __future__ import annotations
 
@@ -68,46 +68,18 @@ def _launch(mode: str):
     return run
 
 
-def _predict(argv: list[str]) -> int:
-    """Writes a class-id mask (palette PNG, the dataset's colours) for each image."""
-    import os
+def _infer(name: str):
+    def run(argv: list[str]) -> int:
+        from fluxseg import infer_cli  # argparse of its own; jax loads only when it runs
+        return getattr(infer_cli, f"{name}_main")(argv)
 
-    import numpy as np
-    from PIL import Image
-
-    p = argparse.ArgumentParser(prog="fluxseg predict", description=_predict.__doc__)
-    p.add_argument("images", nargs="+")
-    p.add_argument("--workdir", required=True, help="the run directory (its newest checkpoint is used)")
-    p.add_argument("--step", type=int, default=None)
-    p.add_argument("--out", default=None, help="output directory (default <workdir>/predictions)")
-    args = p.parse_args(argv)
-
-    import fluxseg
-    from fluxseg import data
-
-    restored = fluxseg.restore(args.workdir, args.step)
-    out = args.out or os.path.join(args.workdir, "predictions")
-    os.makedirs(out, exist_ok=True)
-    colormap = data.info(restored.config.data).colormap
-    for path in args.images:
-        image = np.asarray(Image.open(path).convert("RGB"))
-        result = fluxseg.predict(restored, image)
-        if np.ndim(result) == 0:
-            print(f"{path}: class {int(result)}")
-            continue
-        mask = Image.fromarray(np.asarray(result, np.uint8), mode="P")
-        if colormap is not None:
-            mask.putpalette(np.asarray(colormap, np.uint8).reshape(-1).tolist())
-        target = os.path.join(out, os.path.splitext(os.path.basename(path))[0] + "_mask.png")
-        mask.save(target)
-        print(f"{path}: {result.shape[0]}x{result.shape[1]} mask -> {target}")
-    return 0
+    return run
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # These subcommands own their flags (absl/ml_collections or their own parser).
-    passthrough = {"weights": _weights, "train": _launch("train"), "eval": _launch("eval"), "predict": _predict}
+    passthrough = {"weights": _weights, "train": _launch("train"), "eval": _infer("eval"), "predict": _infer("predict")}
     if argv and argv[0] in passthrough:
         return passthrough[argv[0]](argv[1:])
 

@@ -1,26 +1,40 @@
-"""Prediction at any image size: ``predict(restored, image)``.
+"""Prediction at any image size: ``predict(restored, image)``, ``predict_batch``.
 
-A segmentation model is applied to tiles of the size it was trained on (the
-training crop, always a valid input size), and the tiles' logits are averaged
-where they overlap before the argmax (softmax is monotonic, so averaging
-logits before it is what the d2l FCN chapter prescribes). Models whose output
-is smaller than their input (the unpadded U-Net) get the paper's overlap-tile
-strategy: the image is mirror-padded by the margin the network eats, so every
-output pixel sees real or mirrored context, and output tiles cover the image.
-Images smaller than one output tile are mirror-padded up to it.
+The model is compiled once per (tile shape, batch): it only ever sees
+fixed-size batches of tiles. Everything that depends on the image size runs
+on the host in numpy: mirror padding, cutting windows, and adding the tiles'
+logits back together. So a validation set of many image sizes costs one
+compilation, not one per size, and tiles of several images share batches,
+which are split over all local devices.
 
-The tiling is one jit-compiled function per (image size, tile) pair: window
-extraction, the model over batches of windows and the overlap-add.
+Segmentation models are applied to tiles of the training crop size. Tiles
+overlap (by a third for models whose output has the input's size, whose
+tile borders lack context), and logits are averaged where they overlap before
+the argmax (mmsegmentation's slide inference). Models whose output is
+smaller than the input (the unpadded U-Net) get the overlap-tile strategy of
+Ronneberger et al. (2015): the image is mirror-padded by the margin the
+network eats, so each output pixel sees real or mirrored context; window
+offsets are kept on multiples of the network's pooling stride so that
+neighbouring output tiles join without seams. Images smaller than one tile
+are mirror-padded up to it.
+
+Classifiers get the whole image resized to the training size
+(data.eval_mode='resize') or centre-cropped / zero-padded to it ('pad').
+
+Test-time augmentation (tta='flip', scales=(0.75, 1, 1.25)) averages
+probabilities over the augmented predictions, each resized back to the
+image's size (mmsegmentation's aug test).
 """
 from __future__ import annotations
 
-import functools
+import math
 from typing import Optional, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
+
+from fluxseg.infer_io import check_array
 
 
 def mirror_pad(image: np.ndarray, top: int, bottom: int, left: int, right: int) -> np.ndarray:
@@ -48,117 +62,318 @@ def window_starts(size: int, out: int, stride: int) -> list[int]:
     return starts
 
 
-def _slide(variables, padded, starts, *, model, preprocess, tile, out_hw, region, batch_size):
-    """Average logits [region_h, region_w, K] of the model over windows of ``padded``.
+class _Predictor:
+    """One restored model on all local devices: ``run(tiles [N, h, w, C]) -> outputs [N, ...]``.
 
-    padded: uint8/float [Hp, Wp, C]; starts: int32 [N, 2] output offsets
-    (= input offsets in padded coordinates); N is a multiple of batch_size,
-    repeats of the first window carry weight 0.
+    The jitted function is traced once per (tile shape, batch); every call
+    pads the last batch, so any number of tiles reuses that compilation.
     """
-    th, tw = tile
-    oh, ow = out_hw
-    n = starts.shape[0]
 
-    def run(batch_starts):
-        windows = jax.vmap(lambda s: lax.dynamic_slice(
-            padded, (s[0], s[1], 0), (th, tw, padded.shape[-1])))(batch_starts)
-        x = preprocess(windows.astype(jnp.float32))
-        return model.apply(variables, x, train=False).astype(jnp.float32)
+    def __init__(self, restored):
+        from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-    logits = lax.map(run, starts[:, :2].reshape(n // batch_size, batch_size, 2))
-    logits = logits.reshape(n, oh, ow, -1)
-    k = logits.shape[-1]
-    weights = starts[:, 2].astype(jnp.float32)
+        self.model, self.preprocess = restored.model, restored.preprocess
+        self.devices = jax.local_devices()
+        mesh = Mesh(np.asarray(self.devices), ("batch",))
+        self.batch_sharding = NamedSharding(mesh, P("batch"))
+        replicated = NamedSharding(mesh, P())
+        self.variables = jax.device_put(restored.variables, replicated)
+        model, preprocess = self.model, self.preprocess
 
-    def add(idx, carry):
-        total, count = carry
-        i, j = starts[idx, 0], starts[idx, 1]
-        w = weights[idx]
-        cur = lax.dynamic_slice(total, (i, j, 0), (oh, ow, k))
-        total = lax.dynamic_update_slice(total, cur + w * logits[idx], (i, j, 0))
-        cur = lax.dynamic_slice(count, (i, j), (oh, ow))
-        count = lax.dynamic_update_slice(count, cur + w, (i, j))
-        return total, count
+        def apply_tiles(variables, x):
+            return model.apply(variables, preprocess(x), train=False).astype(jnp.float32)
 
-    total = jnp.zeros((*region, k), jnp.float32)
-    count = jnp.zeros(region, jnp.float32)
-    total, count = lax.fori_loop(0, n, add, (total, count))
-    return total / jnp.maximum(count, 1.0)[..., None]
+        self.apply_tiles = jax.jit(apply_tiles, in_shardings=(replicated, self.batch_sharding),
+                                   out_shardings=self.batch_sharding)
+        self._shapes: dict = {}
+        self._channels: Optional[int] = None
+
+    def batch(self, batch_size: int) -> int:
+        n = len(self.devices)
+        return max(n, -(-int(batch_size) // n) * n)
+
+    def run(self, tiles: np.ndarray, batch_size: int) -> np.ndarray:
+        bs = self.batch(batch_size)
+        n = len(tiles)
+        pending = []
+        for s in range(0, n, bs):  # dispatch every batch before fetching any (async)
+            chunk = tiles[s:s + bs]
+            if len(chunk) < bs:
+                chunk = np.concatenate([chunk, np.zeros((bs - len(chunk), *chunk.shape[1:]),
+                                                        chunk.dtype)])
+            x = jax.device_put(chunk, self.batch_sharding)
+            pending.append(self.apply_tiles(self.variables, x))
+        return np.concatenate([np.asarray(p) for p in pending])[:n]
+
+    def output_shape(self, tile: tuple, channels: int) -> tuple:
+        key = (tile, channels)
+        if key not in self._shapes:
+            x = jax.ShapeDtypeStruct((1, *tile, channels), jnp.float32)
+            out = jax.eval_shape(lambda v, x: self.model.apply(v, x, train=False),
+                                 self.variables, x)
+            self._shapes[key] = tuple(out.shape[1:])
+        return self._shapes[key]
+
+    def channels(self, tile: tuple) -> int:
+        """Input channels the model's weights take (3 for RGB, 1 for grayscale)."""
+        if self._channels is None:
+            for c in (3, 1, 4):
+                try:
+                    self.output_shape(tile, c)
+                except Exception:  # noqa: BLE001  flax raises a shape error on other channel counts
+                    continue
+                self._channels = c
+                break
+            else:
+                self._channels = 3
+        return self._channels
+
+    def alignment(self, tile: tuple, out: tuple, channels: int) -> tuple[int, int]:
+        """Smallest input step (per axis) by which the output grows as much: the
+        offsets at which the network computes the same function (its pooling
+        stride for the unpadded U-Net; 1 for models whose output is input-sized)."""
+        if tuple(out) == tuple(tile):
+            return (1, 1)
+        align = []
+        for axis in (0, 1):
+            found = 1
+            for a in (1, 2, 4, 8, 16, 32, 64, 128):
+                bigger = list(tile)
+                bigger[axis] += a
+                try:
+                    shape = self.output_shape(tuple(bigger), channels)
+                except Exception:  # noqa: BLE001  not a valid input size: try a larger step
+                    continue
+                if shape[axis] == out[axis] + a:
+                    found = a
+                    break
+            align.append(found)
+        return tuple(align)
 
 
-def _compiled(restored):
-    fn = getattr(restored, "_slide_fn", None)
-    if fn is None:
-        fn = jax.jit(functools.partial(_slide, model=restored.model, preprocess=restored.preprocess),
-                     static_argnames=("tile", "out_hw", "region", "batch_size"))
-        restored._slide_fn = fn
-    return fn
+def _predictor(restored) -> _Predictor:
+    p = getattr(restored, "_predictor", None)
+    if p is None or p.source is not restored.variables:
+        p = _Predictor(restored)
+        p.source = restored.variables
+        restored._predictor = p
+    return p
+
+
+def input_channels(restored) -> int:
+    """Channels the restored model takes (3 for RGB; 1 for a grayscale model)."""
+    return _predictor(restored).channels(_tile(restored, None))
 
 
 def output_size(restored, tile: Sequence[int], channels: int) -> tuple[int, int, int]:
     """(h, w, K) of the model's logits for one ``tile``-sized input (no compute)."""
-    x = jax.ShapeDtypeStruct((1, *tile, channels), jnp.float32)
-    out = jax.eval_shape(lambda v, x: restored.model.apply(v, x, train=False),
-                         restored.variables, x)
-    if out.ndim != 4:
-        raise ValueError(f"model output {out.shape} is not a [B,H,W,K] segmentation map")
-    return out.shape[1], out.shape[2], out.shape[3]
+    shape = _predictor(restored).output_shape(tuple(int(t) for t in tile), channels)
+    if len(shape) != 3:
+        raise ValueError(f"model output {shape} is not a [B,H,W,K] segmentation map")
+    return shape
+
+
+class _Plan:
+    """Where the tiles of one image go: mirror-padded image, window offsets, region."""
+
+    def __init__(self, image, tile, out, align, stride):
+        H, W = image.shape[:2]
+        (th, tw), (oh, ow) = tile, out
+        mh, mw = (th - oh) // 2, (tw - ow) // 2
+        if stride is None:
+            # Input-sized outputs have poor context at tile borders: overlap by
+            # a third. Overlap-tile (margins > 0) already has mirrored context.
+            stride = (oh if mh else oh - oh // 3, ow if mw else ow - ow // 3)
+        # Offsets on multiples of the alignment: strides rounded down to it, and
+        # the covered region rounded up so that the last offset is one too.
+        sh = max(align[0], int(stride[0]) // align[0] * align[0])
+        sw = max(align[1], int(stride[1]) // align[1] * align[1])
+        rh = oh + math.ceil(max(H - oh, 0) / align[0]) * align[0]
+        rw = ow + math.ceil(max(W - ow, 0) / align[1]) * align[1]
+        self.size, self.out, self.region = (H, W), (oh, ow), (rh, rw)
+        self.starts = [(i, j) for i in window_starts(rh, oh, sh) for j in window_starts(rw, ow, sw)]
+        self.padded = mirror_pad(image, mh, mh + rh - H, mw, mw + rw - W)
+        self.tile = (th, tw)
+
+    def windows(self) -> np.ndarray:
+        th, tw = self.tile
+        return np.stack([self.padded[i:i + th, j:j + tw] for i, j in self.starts])
+
+    def assemble(self, logits: np.ndarray) -> np.ndarray:
+        """Overlap-add of the tiles' logits [N, oh, ow, K] -> averaged [H, W, K]."""
+        (oh, ow), (rh, rw) = self.out, self.region
+        total = np.zeros((rh, rw, logits.shape[-1]), np.float32)
+        count = np.zeros((rh, rw, 1), np.float32)
+        for (i, j), piece in zip(self.starts, logits):
+            total[i:i + oh, j:j + ow] += piece
+            count[i:i + oh, j:j + ow] += 1.0
+        H, W = self.size
+        return total[:H, :W] / count[:H, :W]
+
+
+def _tile(restored, tile) -> tuple[int, int]:
+    return tuple(int(t) for t in (tile or restored.config.data.crop_size))
+
+
+def _slide_many(restored, images, *, tile=None, stride=None, batch_size=4) -> list[np.ndarray]:
+    """Averaged logits float32 [H, W, K] for each float32 image [H, W, C]; tiles of all
+    images share batches."""
+    p = _predictor(restored)
+    tile = _tile(restored, tile)
+    plans = []
+    for image in images:
+        out = output_size(restored, tile, image.shape[-1])
+        oh, ow = out[:2]
+        if oh > tile[0] or ow > tile[1] or (tile[0] - oh) % 2 or (tile[1] - ow) % 2:
+            raise ValueError(f"tile {tile} gives a {oh}x{ow} output; tiles need an output no "
+                             "larger than the input and centred in it; pass another tile=")
+        align = p.alignment(tile, (oh, ow), image.shape[-1])
+        plans.append(_Plan(image, tile, (oh, ow), align, stride))
+    if not plans:
+        return []
+    logits = p.run(np.concatenate([pl.windows() for pl in plans]), batch_size)
+    results, at = [], 0
+    for pl in plans:
+        n = len(pl.starts)
+        results.append(pl.assemble(logits[at:at + n]))
+        at += n
+    return results
 
 
 def predict_logits(restored, image, *, tile: Optional[Sequence[int]] = None,
                    stride: Optional[Sequence[int]] = None, batch_size: int = 4) -> np.ndarray:
-    """Averaged logits float32 [H, W, K] for one image uint8 [H, W, C] (or [H, W])."""
-    image = np.asarray(image)
-    if image.ndim == 2:
-        image = image[..., None]
-    if image.ndim != 3:
-        raise ValueError(f"predict takes one image [H, W, C], got shape {image.shape}")
-    H, W, C = image.shape
-    tile = tuple(int(t) for t in (tile or restored.config.data.crop_size))
-    oh, ow, _ = output_size(restored, tile, C)
-    if oh > tile[0] or ow > tile[1] or (tile[0] - oh) % 2 or (tile[1] - ow) % 2:
-        raise ValueError(f"tile {tile} gives a {oh}x{ow} output; tiles need an output no larger "
-                         "than the input and centred in it; pass another tile=")
-    mh, mw = (tile[0] - oh) // 2, (tile[1] - ow) // 2
-    if stride is None:
-        # Same-size outputs have poor context at tile borders: overlap by a
-        # third. Overlap-tile (mh, mw > 0) already has mirrored context.
-        stride = (oh if mh else oh - oh // 3, ow if mw else ow - ow // 3)
-    region = (max(H, oh), max(W, ow))
-    rows = window_starts(region[0], oh, int(stride[0]))
-    cols = window_starts(region[1], ow, int(stride[1]))
-    starts = [(i, j, 1) for i in rows for j in cols]
-    bs = max(1, min(int(batch_size), len(starts)))
-    starts += [(rows[0], cols[0], 0)] * (-len(starts) % bs)
-    padded = mirror_pad(image, mh, mh + region[0] - H, mw, mw + region[1] - W)
-    avg = _compiled(restored)(restored.variables, jnp.asarray(padded),
-                              jnp.asarray(starts, jnp.int32), tile=tile, out_hw=(oh, ow),
-                              region=region, batch_size=bs)
-    return np.asarray(avg)[:H, :W]
+    """Averaged logits float32 [H, W, K] for one image [H, W, C] (or [H, W])."""
+    image = check_array(image, "image", input_channels(restored))
+    return _slide_many(restored, [image], tile=tile, stride=stride, batch_size=batch_size)[0]
 
 
-def _classify(restored, image) -> int:
-    image = np.asarray(image)
-    if image.ndim == 2:
-        image = image[..., None]
-    h, w = (int(v) for v in restored.config.data.crop_size)
-    x = jax.image.resize(jnp.asarray(image, jnp.float32), (h, w, image.shape[-1]), "bilinear")
-    logits = restored.model.apply(restored.variables, restored.preprocess(x[None]), train=False)
-    logits = np.asarray(logits, np.float32)[0]
-    return int(logits[0] > 0) if logits.shape[-1] == 1 else int(np.argmax(logits))
-
-
-def predict(restored, image, **kwargs):
-    """Class ids for one image (uint8 RGB [H, W, 3], any H and W).
-
-    Segmentation: int32 [H, W] mask at the image's own size (binary sigmoid
-    heads give 0/1). Classification: the class id (int) of the image resized
-    to the training size. kwargs: tile=(h, w) input tile (default the
-    training crop), stride=(sh, sw) between output tiles, batch_size.
-    """
-    if restored.config.task == "classification":
-        return _classify(restored, image)
-    logits = predict_logits(restored, image, **kwargs)
+def _probabilities(logits: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis; a single logit (binary head) -> sigmoid."""
+    logits = logits.astype(np.float32)
     if logits.shape[-1] == 1:
-        return (logits[..., 0] > 0).astype(np.int32)
-    return np.argmax(logits, axis=-1).astype(np.int32)
+        return 1.0 / (1.0 + np.exp(-logits))
+    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _labels(probs_or_logits: np.ndarray, *, logits: bool) -> np.ndarray:
+    if probs_or_logits.shape[-1] == 1:
+        threshold = 0.0 if logits else 0.5
+        return (probs_or_logits[..., 0] > threshold).astype(np.int32)
+    return np.argmax(probs_or_logits, axis=-1).astype(np.int32)
+
+
+def resize(x: np.ndarray, size: Sequence[int]) -> np.ndarray:
+    """Bilinear resize of float32 [H, W, C] to size=(h, w), channel by channel (PIL)."""
+    from PIL import Image
+
+    h, w = int(size[0]), int(size[1])
+    if x.shape[:2] == (h, w):
+        return x
+    chans = [np.asarray(Image.fromarray(np.ascontiguousarray(x[..., c], np.float32), mode="F")
+                        .resize((w, h), Image.BILINEAR)) for c in range(x.shape[-1])]
+    return np.stack(chans, axis=-1)
+
+
+def _augmented(image, tta, scales):
+    """(scale, flipped, image) for each augmentation."""
+    if tta not in (None, "flip"):
+        raise ValueError(f"tta={tta!r}; expected None or 'flip'")
+    H, W = image.shape[:2]
+    for s in scales:
+        s = float(s)
+        if s <= 0:
+            raise ValueError(f"scales must be positive, got {tuple(scales)}")
+        size = (max(1, round(H * s)), max(1, round(W * s)))
+        scaled = resize(image, size)
+        yield scaled, False
+        if tta == "flip":
+            yield scaled[:, ::-1], True
+
+
+def _segment(restored, images, *, probs, tta, scales, **slide_kw):
+    plain = tta is None and tuple(float(s) for s in scales) == (1.0,)
+    if plain:
+        logits = _slide_many(restored, images, **slide_kw)
+        return [_probabilities(l) if probs else _labels(l, logits=True) for l in logits]
+    jobs = [(k, aug, flipped) for k, image in enumerate(images)
+            for aug, flipped in _augmented(image, tta, scales)]
+    logits = _slide_many(restored, [np.ascontiguousarray(a) for _, a, _ in jobs], **slide_kw)
+    sums = [None] * len(images)
+    for (k, _, flipped), l in zip(jobs, logits):
+        pr = _probabilities(l)
+        if flipped:
+            pr = pr[:, ::-1]
+        pr = resize(np.ascontiguousarray(pr), images[k].shape[:2])
+        sums[k] = pr if sums[k] is None else sums[k] + pr
+    n = len(jobs) // max(len(images), 1)
+    out = [s / n for s in sums]
+    return out if probs else [_labels(p, logits=False) for p in out]
+
+
+def classifier_input(restored, image: np.ndarray) -> np.ndarray:
+    """float32 [h, w, C] at the training size: resized (data.eval_mode='resize') or
+    centre-cropped, zero-padded where the image is smaller ('pad')."""
+    h, w = (int(v) for v in restored.config.data.crop_size)
+    mode = restored.config.data.get("eval_mode", "resize")
+    if mode == "resize":
+        return resize(image, (h, w))
+    H, W, C = image.shape
+    out = np.zeros((h, w, C), np.float32)
+    top, left = max((H - h) // 2, 0), max((W - w) // 2, 0)
+    crop = image[top:top + h, left:left + w]
+    pt, pl = (h - crop.shape[0]) // 2, (w - crop.shape[1]) // 2
+    out[pt:pt + crop.shape[0], pl:pl + crop.shape[1]] = crop
+    return out
+
+
+def _classify(restored, images, *, probs, tta, batch_size):
+    inputs = [classifier_input(restored, im) for im in images]
+    if tta not in (None, "flip"):
+        raise ValueError(f"tta={tta!r}; expected None or 'flip'")
+    views = [inputs] + ([[x[:, ::-1] for x in inputs]] if tta == "flip" else [])
+    mean = sum(_probabilities(_predictor(restored).run(np.stack(v), batch_size))
+               for v in views) / len(views)
+    if probs:
+        return list(mean)
+    return [int(mean[i, 0] > 0.5) if mean.shape[-1] == 1 else int(np.argmax(mean[i]))
+            for i in range(len(images))]
+
+
+def predict_batch(restored, images, *, probs: bool = False, tta: Optional[str] = None,
+                  scales: Sequence[float] = (1.0,), names: Optional[Sequence[str]] = None,
+                  tile: Optional[Sequence[int]] = None, stride: Optional[Sequence[int]] = None,
+                  batch_size: int = 8) -> list:
+    """``predict`` for a list of images of any sizes; their tiles share batches.
+
+    names: one label per image for error messages (default "image <i>").
+    """
+    channels = input_channels(restored)
+    names = names or [f"image {i}" for i in range(len(images))]
+    arrays = [check_array(im, n, channels) for im, n in zip(images, names)]
+    if not arrays:
+        return []
+    if restored.config.task == "classification":
+        return _classify(restored, arrays, probs=probs, tta=tta, batch_size=batch_size)
+    return _segment(restored, arrays, probs=probs, tta=tta, scales=scales, tile=tile,
+                    stride=stride, batch_size=batch_size)
+
+
+def predict(restored, image, *, probs: bool = False, tta: Optional[str] = None,
+            scales: Sequence[float] = (1.0,), **kwargs):
+    """Class ids (or probabilities) for one image of any size.
+
+    image: uint8 [H, W, 3] (or [H, W], uint16, float in [0, 1] or [0, 255]:
+    see fluxseg.infer_io for the conversions).
+    Segmentation: int32 [H, W] mask at the image's own size (binary sigmoid
+    heads give 0/1); probs=True: float32 [H, W, K] probabilities (K = 1:
+    the foreground probability). Classification: the class id (int), or
+    float32 [K] probabilities.
+    tta='flip' adds the mirrored image; scales=(0.75, 1, 1.25) resizes the
+    image by each factor; both average probabilities.
+    kwargs: tile=(h, w) input tile (default the training crop), stride=(sh, sw)
+    between output tiles, batch_size (tiles per device call, rounded up to a
+    multiple of the local device count).
+    """
+    return predict_batch(restored, [image], probs=probs, tta=tta, scales=scales,
+                         names=[kwargs.pop("name", "image")], **kwargs)[0]

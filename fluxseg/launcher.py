@@ -1,10 +1,12 @@
-"""The launcher behind `python launch.py` and `fluxseg train|eval`.
+"""The launcher behind `python launch.py` and `fluxseg train`.
 
     python launch.py                                    # the default experiment
     python launch.py --config experiments/NAME.py[:ARG] --workdir DIR \\
         [--config.KEY=VALUE ...] [--mode train|eval]
     fluxseg train --config experiments/NAME.py --workdir DIR [--config.KEY=VALUE ...]
-    fluxseg eval --workdir DIR [--config ...]           # the checkpoint's own config by default
+    python launch.py --mode eval --workdir DIR          # in-loop eval (the checkpoint's config)
+
+`fluxseg eval` is fluxseg/evaluate.py: whole images at their own sizes.
 
 Multi-host: run the same command on every host. The processes find each
 other from SLURM / Cloud TPU / Open MPI / JAX_COORDINATOR_ADDRESS, or from

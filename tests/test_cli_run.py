@@ -22,6 +22,9 @@ def test_train_eval_predict_from_the_console_script(tmp_path):
     assert ev.returncode == 0, ev.stderr[-2000:]
     scores = json.loads(ev.stdout[ev.stdout.index("{"):])
     assert scores["step"] == 4 and 0.0 <= scores["mIoU"] <= 1.0
+    assert "| background |" in ev.stdout  # the per-class table, with the dataset's class names
+    saved = json.loads((work / "eval_validation_step4" / "metrics.json").read_text())
+    assert saved["mIoU"] == scores["mIoU"] and saved["num_examples"] == scores["num_examples"] > 0
 
     # An image of a size the model never saw: the mask comes back at that size, in the dataset's colours.
     img = tmp_path / "odd.png"
@@ -31,3 +34,4 @@ def test_train_eval_predict_from_the_console_script(tmp_path):
     mask = Image.open(tmp_path / "out" / "odd_mask.png")
     assert mask.mode == "P" and mask.size == (70, 45)
     assert int(np.asarray(mask).max()) < 6  # fluxseg_shapes has 6 classes
+    assert Image.open(tmp_path / "out" / "odd_overlay.png").mode == "RGB"

@@ -25,11 +25,12 @@ def _apply(r, window):
     return np.asarray(r.model.apply(r.variables, x, train=False))[0]
 
 
-def _reference(r, image, tile, out, stride):
-    """Loops in numpy: mirror-pad, apply to each window, average where they overlap."""
+def _reference(r, image, tile, out, stride, align=(1, 1)):
+    """Loops in numpy: mirror-pad, apply to each window, average where they overlap.
+    align: window offsets on multiples of it (the covered region rounded up)."""
     H, W = image.shape[:2]
     m = ((tile[0] - out[0]) // 2, (tile[1] - out[1]) // 2)
-    region = (max(H, out[0]), max(W, out[1]))
+    region = tuple(o + -(-max(s - o, 0) // a) * a for s, o, a in zip((H, W), out, align))
     padded = infer.mirror_pad(image, m[0], m[0] + region[0] - H, m[1], m[1] + region[1] - W)
     total, count = None, np.zeros(region)
     for i in infer.window_starts(region[0], out[0], stride[0]):
@@ -80,10 +81,12 @@ def test_overlap_tile_for_the_unpadded_unet():
     image = rng.randint(0, 256, (20, 20, 3)).astype(np.uint8)
     np.testing.assert_allclose(infer.predict_logits(r, image),
                                _apply(r, infer.mirror_pad(image, 92, 92, 92, 92)), atol=1e-5)
-    # Any other size: output tiles of 20 cover it, context mirrored.
+    # Any other size: output tiles of 20 at offsets on the pooling stride (16)
+    # cover it, context mirrored (tests/test_infer_predict.py checks no seams).
     image = rng.randint(0, 256, (30, 25, 3)).astype(np.uint8)
     np.testing.assert_allclose(infer.predict_logits(r, image),
-                               _reference(r, image, (204, 204), (20, 20), (20, 20)), atol=1e-5)
+                               _reference(r, image, (204, 204), (20, 20), (16, 16), align=(16, 16)),
+                               atol=1e-5)
     assert infer.predict(r, image).shape == (30, 25)
 
 

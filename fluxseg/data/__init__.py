@@ -15,6 +15,9 @@ Public functions (see each docstring for shapes and dtypes):
                 process_count=None) -> Iterator[dict]
       Finite; every example once over all processes, padded last batch,
       `valid` bool [b]; the same number of batches on every process.
+  full_size_iterator(data_cfg, split, ...) -> Iterator[dict]
+      Finite; this process's examples one by one at their own size (no
+      crop/resize/pad): image uint8 [H, W, 3], mask int32 [H, W] or label.
   load_builder(data_cfg) -> tfds.core.DatasetBuilder (prepared)
 
 Datasets registered with tfds on import: `fluxseg_shapes` (procedural,
@@ -29,7 +32,7 @@ from fluxseg.data._tf import tf  # noqa: F401  (before any TF op: hides devices)
 from fluxseg.data import shapes, voc  # noqa: F401  (registers the builders)
 from fluxseg.data.config import default_config
 from fluxseg.data.sources import DataInfo, info, load_builder
-from fluxseg.data.pipeline import eval_iterator, train_iterator
+from fluxseg.data.pipeline import eval_iterator, full_size_iterator, train_iterator
 
 __all__ = ["default_config", "info", "DataInfo", "load_builder",
-           "train_iterator", "eval_iterator"]
+           "train_iterator", "eval_iterator", "full_size_iterator"]

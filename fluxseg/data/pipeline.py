@@ -267,3 +267,28 @@ def eval_iterator(data_cfg, split: str, *, global_batch_size: int,
     ds = ds.concatenate(tf.data.Dataset.from_tensors(padding).repeat(num_batches * b - counts[pi]))
     ds = ds.batch(b, drop_remainder=True).prefetch(data_cfg.prefetch).with_options(_options())
     return EvalBatches(ds.as_numpy_iterator(), num_batches, sum(counts))
+
+
+def full_size_iterator(data_cfg, split: str, *, process_index: Optional[int] = None,
+                       process_count: Optional[int] = None) -> EvalBatches:
+    """This process's share of `split`, one example at a time, at its own size.
+
+    Yields {'image': uint8 [H, W, 3], 'mask': int32 [H, W]} (segmentation) or
+    {'image', 'label': int32} (classification): no crop, resize, pad or
+    batching, so shapes vary. Processes read disjoint shards that together
+    hold every example once; len() is this process's count, num_examples the
+    split's. For whole-image evaluation (fluxseg.evaluate).
+    """
+    data_cfg = copy.deepcopy(data_cfg)
+    config_lib.check(data_cfg)
+    pi, pc = _processes(process_index, process_count)
+    builder = sources.load_builder(data_cfg)
+    sources.check_features(data_cfg, builder)
+    shards = [tfds.split_for_jax_process(split, process_index=i, process_count=pc)
+              for i in range(pc)]
+    counts = [_num_examples(builder, s, data_cfg.name) for s in shards]
+    reader = _Reader(data_cfg, builder)
+    ds = reader.records(shards[pi]).map(lambda ex: reader.output(*reader.decode(ex)),
+                                        num_parallel_calls=data_cfg.num_parallel_calls)
+    ds = ds.prefetch(data_cfg.prefetch).with_options(_options())
+    return EvalBatches(ds.as_numpy_iterator(), counts[pi], sum(counts))

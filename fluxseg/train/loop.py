@@ -154,6 +154,7 @@ class _Pictures:
         self.enabled = (jax.process_index() == 0 and config.task == "segmentation"
                         and int(config.num_eval_images) > 0)
         self.n, self.colormap = int(config.num_eval_images), info.colormap
+        self.class_names = info.class_names
         self.spec = build.step_spec(config, with_optimizer=False)
         self.predict = jax.jit(functools.partial(predict_step, spec=self.spec))
 
@@ -175,7 +176,8 @@ class _Pictures:
         ignore = self.spec.ignore_index
         if self.spec.num_classes == 1:
             masks = np.where(masks == ignore, masks, (masks > 0).astype(masks.dtype))
-        return prediction_grid(images, masks, preds, self.colormap, ignore)
+        return prediction_grid(images, masks, preds, self.colormap, ignore,
+                               class_names=self.class_names)
 
 
 def _initial_state(config, spec, dp, image_shape, ckpt):

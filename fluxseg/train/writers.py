@@ -14,55 +14,20 @@ from typing import Optional
 
 import numpy as np
 
-
-def _default_colormap(n: int) -> np.ndarray:
-    # PASCAL-style bit-interleaved palette: distinct colours for any n.
-    cmap = np.zeros((max(n, 1), 3), np.uint8)
-    for i in range(n):
-        c, r, g, b = i, 0, 0, 0
-        for j in range(8):
-            r |= ((c >> 0) & 1) << (7 - j)
-            g |= ((c >> 1) & 1) << (7 - j)
-            b |= ((c >> 2) & 1) << (7 - j)
-            c >>= 3
-        cmap[i] = (r, g, b)
-    return cmap
-
-
-def colorize(mask: np.ndarray, colormap: Optional[np.ndarray], ignore_index: int = 255) -> np.ndarray:
-    """int [H,W] class ids -> uint8 [H,W,3]; ignored pixels white."""
-    mask = np.asarray(mask)
-    n = int(max(mask[mask != ignore_index].max(initial=0) + 1, 2))
-    cmap = np.asarray(colormap, np.uint8) if colormap is not None else _default_colormap(n)
-    if len(cmap) < n:
-        cmap = _default_colormap(n)
-    out = cmap[np.clip(np.where(mask == ignore_index, 0, mask), 0, len(cmap) - 1)]
-    out[mask == ignore_index] = 255
-    return out
+# One drawing path for training pictures and `fluxseg predict`/`eval`.
+from fluxseg.infer_draw import colorize, default_colormap as _default_colormap  # noqa: F401
 
 
 def prediction_grid(images, masks, preds, colormap=None, ignore_index=255,
-                    min_size: int = 128) -> np.ndarray:
-    """uint8 grid, one row per example: image | ground truth | prediction.
+                    min_size: int = 128, class_names=None) -> np.ndarray:
+    """uint8 grid, one row per example under the titles image | truth | prediction,
+    with a legend of the classes shown (see fluxseg.infer_draw.prediction_grid).
 
     images uint8 [N,H,W,3]; masks, preds int [N,h,w] (h,w <= H,W: centred).
     Small images are enlarged (nearest) to at least ``min_size`` pixels high.
     """
-    rows = []
-    for img, m, p in zip(images, masks, preds):
-        H, W = img.shape[:2]
-        tiles = [img if img.shape[-1] == 3 else np.repeat(img[..., :1], 3, -1)]
-        for lab in (m, p):
-            canvas = np.full((H, W, 3), 255, np.uint8)
-            h, w = lab.shape
-            t, l = (H - h) // 2, (W - w) // 2
-            canvas[t:t + h, l:l + w] = colorize(lab, colormap, ignore_index)
-            tiles.append(canvas)
-        sep = np.full((H, 2, 3), 255, np.uint8)
-        rows.append(np.concatenate([tiles[0], sep, tiles[1], sep, tiles[2]], axis=1))
-    grid = np.concatenate(rows, axis=0)
-    scale = max(1, -(-min_size // images.shape[1]))
-    return np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)
+    from fluxseg.infer_draw import prediction_grid as draw
+    return draw(images, masks, preds, colormap, ignore_index, class_names, min_size)
 
 
 class Writer:

@@ -36,3 +36,24 @@ def small_shapes_dir(tmp_path_factory):
 @pytest.fixture
 def tiny(small_shapes_dir):
     return lambda **kw: tiny_config(small_shapes_dir, **kw)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(small_shapes_dir, tmp_path_factory):
+    """A workdir with a 2-step tiny U-Net run on 32x32 shapes (for eval, predict, notebooks).
+
+    Trained once per test session: under pytest-xdist the first worker to get
+    here trains while the others wait on a file lock, then all read it.
+    """
+    from filelock import FileLock
+
+    from fluxseg.train import loop
+    root = tmp_path_factory.getbasetemp().parent  # shared by the xdist workers
+    workdir = root / "tiny_run"
+    with FileLock(str(root / "tiny_run.lock")):
+        if not (workdir / "DONE").exists():
+            config = tiny_config(small_shapes_dir, num_train_steps=2, eval_every_steps=2,
+                                 checkpoint_every_steps=2, num_eval_images=0)
+            loop.train_and_evaluate(config, str(workdir))
+            (workdir / "DONE").write_text("trained")
+    return str(workdir)

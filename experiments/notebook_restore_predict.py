@@ -1,0 +1,101 @@
+# %% [markdown]
+# # Restore a run, predict images of odd sizes, look at the metrics
+#
+# A notebook in percent format (open it in Jupyter with jupytext, or run it
+# as a script). It trains nothing: point it at a finished run,
+#
+#     FLUXSEG_WORKDIR=runs/default python experiments/notebook_restore_predict.py
+#
+# and it writes its figures to $FLUXSEG_NOTEBOOK_OUT (default
+# <workdir>/notebook). `fluxseg.restore` needs neither TensorFlow nor torch;
+# only the last cells (the dataset and its metrics) load TensorFlow.
+
+# %%
+import os
+
+import jax
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+import fluxseg  # noqa: E402
+from fluxseg import infer_draw  # noqa: E402
+
+WORKDIR = os.environ.get("FLUXSEG_WORKDIR", "runs/default")
+OUT = os.environ.get("FLUXSEG_NOTEBOOK_OUT") or os.path.join(WORKDIR, "notebook")
+os.makedirs(OUT, exist_ok=True)
+
+# %% [markdown]
+# ## Restore on one device
+# The newest checkpoint, its config, and the preprocessing the weights expect.
+
+# %%
+restored = fluxseg.restore(WORKDIR, device=jax.local_devices()[0])
+print(f"{restored.config.model} at step {restored.step}, trained on "
+      f"{restored.config.data.name} crops {tuple(restored.config.data.crop_size)}")
+
+# %% [markdown]
+# ## Images of sizes the model never saw
+# Validation images resized to odd shapes (masks with nearest neighbours).
+# `predict_batch` tiles each one with the training crop and gives back a mask
+# of the image's own size; the model is compiled once for all of them.
+
+# %%
+from fluxseg import data  # noqa: E402  (TensorFlow from here on)
+
+info = data.info(restored.config.data)
+examples = data.full_size_iterator(restored.config.data, restored.config.data.eval_split)
+sizes = [(45, 70), (97, 31), (61, 61)]
+images, truths = [], []
+for (h, w), ex in zip(sizes, examples):
+    images.append(np.asarray(Image.fromarray(ex["image"]).resize((w, h), Image.BILINEAR)))
+    truths.append(np.asarray(Image.fromarray(ex["mask"].astype(np.uint8)).resize((w, h), Image.NEAREST)))
+masks = fluxseg.predict_batch(restored, images)
+for im, m in zip(images, masks):
+    assert m.shape == im.shape[:2]
+print("mask sizes:", [m.shape for m in masks])
+
+# %% [markdown]
+# ## Image, truth, prediction, overlay
+
+# %%
+cmap, names = info.colormap, info.class_names
+fig, axes = plt.subplots(len(images), 4, figsize=(10, 2.6 * len(images)), squeeze=False)
+for row, (im, t, m) in enumerate(zip(images, truths, masks)):
+    panels = [im, infer_draw.colorize(t, cmap), infer_draw.colorize(m, cmap),
+              infer_draw.overlay(im, m, cmap)]
+    for ax, panel, title in zip(axes[row], panels, ("image", "truth", "prediction", "overlay")):
+        ax.imshow(panel, interpolation="nearest")
+        ax.set_title(f"{title} {im.shape[0]}x{im.shape[1]}" if title == "image" else title)
+        ax.axis("off")
+shown = infer_draw.legend_entries([*truths, *masks], names, cmap)
+fig.legend(handles=[Patch(facecolor=np.array(c) / 255, edgecolor="k", label=n) for n, c in shown],
+           loc="lower center", ncol=min(len(shown), 6), frameon=False)
+fig.tight_layout(rect=(0, 0.06, 1, 1))
+fig.savefig(os.path.join(OUT, "predictions.png"), dpi=80)
+plt.close(fig)
+
+# %% [markdown]
+# ## The metric table
+# `fluxseg eval` in Python: every validation image once at its own size.
+
+# %%
+from fluxseg.evaluate import evaluate  # noqa: E402
+
+result = evaluate(WORKDIR, out_dir=os.path.join(OUT, "eval"), progress=False)
+head = [k for k in ("pixel_acc", "mean_acc", "mIoU", "fwIoU") if k in result]
+rows = [[n, "n/a" if np.isnan(result[f"IoU/{n}"]) else f"{100 * result[f'IoU/{n}']:.1f}",
+         f"{result['support'][i]}"] for i, n in enumerate(result["class_names"])]
+fig, ax = plt.subplots(figsize=(5, 0.6 + 0.3 * (len(rows) + 2)))
+ax.axis("off")
+ax.set_title(", ".join(f"{k} {100 * result[k]:.1f}" for k in head), fontsize=9)
+table = ax.table(cellText=rows, colLabels=["class", "IoU (%)", "pixels"], loc="center")
+table.scale(1, 1.2)
+fig.tight_layout()
+fig.savefig(os.path.join(OUT, "metrics.png"), dpi=100)
+plt.close(fig)
+print(open(result["files"][1]).read())

@@ -1,0 +1,34 @@
+"""experiments/notebook_restore_predict.py runs as a script on a tiny run; restore needs no TF/torch."""
+import json
+import os
+
+from PIL import Image
+
+from _helpers import REPO, run_python
+
+NOTEBOOK = os.path.join(REPO, "experiments", "notebook_restore_predict.py")
+
+
+def test_notebook_restores_predicts_and_plots(tiny_run, tmp_path):
+    out = tmp_path / "nb"
+    proc = run_python([NOTEBOOK], env={"FLUXSEG_WORKDIR": tiny_run, "FLUXSEG_NOTEBOOK_OUT": str(out)})
+    assert "mask sizes: [(45, 70), (97, 31), (61, 61)]" in proc.stdout
+    assert "| background |" in proc.stdout  # the metric table, per class
+    for name in ("predictions.png", "metrics.png"):
+        w, h = Image.open(out / name).size
+        assert w >= 400 and h >= 200, name
+    with open(out / "eval" / "metrics.json") as f:
+        result = json.load(f)
+    assert result["num_examples"] == 18 and 0.0 <= result["mIoU"] <= 1.0
+
+
+def test_restore_and_predict_load_neither_tensorflow_nor_torch(tiny_run):
+    code = (
+        "import sys, numpy as np, fluxseg\n"
+        f"r = fluxseg.restore({tiny_run!r})\n"
+        "m = fluxseg.predict(r, np.zeros((37, 51, 3), np.uint8))\n"
+        "assert m.shape == (37, 51), m.shape\n"
+        "heavy = sorted(k for k in sys.modules if k.split('.')[0] in ('tensorflow', 'torch', 'keras'))\n"
+        "assert not heavy, heavy[:5]\n"
+        "print('clean')\n")
+    assert run_python(["-c", code]).stdout.strip().endswith("clean")
