@@ -113,6 +113,7 @@ def predict_logits(restored, image, *, tile: Optional[Sequence[int]] = None,
         image = image[..., None]
     if image.ndim != 3:
         raise ValueError(f"predict takes one image [H, W, C], got shape {image.shape}")
+    image = _model_channels(restored, image)
     H, W, C = image.shape
     tile = tuple(int(t) for t in (tile or restored.config.data.crop_size))
     oh, ow, _ = output_size(restored, tile, C)
@@ -137,10 +138,24 @@ def predict_logits(restored, image, *, tile: Optional[Sequence[int]] = None,
     return np.asarray(avg)[:H, :W]
 
 
+def _model_channels(restored, image: np.ndarray) -> np.ndarray:
+    """[H,W,c] -> the channels the model was trained on (config.data.channels)."""
+    want = restored.config.data.get("channels")
+    if want is None or image.shape[-1] == want:
+        return image
+    if image.shape[-1] == 1 and want == 3:
+        return np.repeat(image, 3, axis=-1)
+    if image.shape[-1] in (3, 4) and want == 1:  # ITU-R 601 luma, as the data pipeline
+        grey = image[..., :3].astype(np.float32) @ np.float32([0.2989, 0.587, 0.114])
+        return np.clip(np.round(grey), 0, 255).astype(image.dtype)[..., None]
+    raise ValueError(f"the model takes {want}-channel images, got {image.shape[-1]} channels")
+
+
 def _classify(restored, image) -> int:
     image = np.asarray(image)
     if image.ndim == 2:
         image = image[..., None]
+    image = _model_channels(restored, image)
     h, w = (int(v) for v in restored.config.data.crop_size)
     x = jax.image.resize(jnp.asarray(image, jnp.float32), (h, w, image.shape[-1]), "bilinear")
     logits = restored.model.apply(restored.variables, restored.preprocess(x[None]), train=False)

@@ -26,7 +26,7 @@ Importing this package hides every GPU/TPU from TensorFlow so that JAX keeps
 the accelerators.
 """
 from fluxseg.data._tf import tf  # noqa: F401  (before any TF op: hides devices)
-from fluxseg.data import shapes, voc  # noqa: F401  (registers the builders)
+from fluxseg.data import isbi, shapes, voc  # noqa: F401  (registers the builders)
 from fluxseg.data.config import default_config
 from fluxseg.data.sources import DataInfo, info, load_builder
 from fluxseg.data.pipeline import eval_iterator, train_iterator

@@ -45,6 +45,24 @@ def default_config() -> ml_collections.ConfigDict:
       cache: keep this process's encoded examples in memory after the first
         epoch (small datasets).
       num_parallel_calls: decode/augment parallelism (-1 = tf.data AUTOTUNE).
+      channels: image channels the pipeline delivers and the model takes:
+        None = as stored (1 for grayscale datasets such as ISBI 2012), 1 =
+        convert colour to luma, 3 = repeat grey into RGB. Decided once: the
+        trainer sizes the model from it and the checkpoint records it.
+    Training-recipe options (fluxseg/data/recipe.py; the U-Net paper's):
+      mirror_margin: pixels of mirrored context around each training crop
+        (overlap-tile training, Ronneberger et al. 2015: a 572 input whose
+        388 output tile lies inside the image needs 92); 0 = off.
+      elastic_sigma: std (pixels) of the random displacements on a coarse
+        grid (the paper: 10); 0 = off.
+      elastic_grid: points per side of that grid (the paper: 3).
+      border_weight_w0 / border_weight_sigma: the paper's border weight map
+        w = w_c + w0 exp(-(d1 + d2)^2 / 2 sigma^2) as per-pixel loss weight
+        (the paper: 10 and 5 px); w0 = 0 = off (batches carry no 'weight').
+      color_jitter: (brightness, contrast, saturation) maximum relative
+        changes, on the image only; (0, 0, 0) = off.
+      random_resized_crop: classification's Inception crop (area 8%..100%,
+        aspect 3/4..4/3) instead of scale + crop.
     """
     c = ml_collections.ConfigDict()
     c.name = "fluxseg_shapes"
@@ -70,6 +88,14 @@ def default_config() -> ml_collections.ConfigDict:
     c.prefetch = 2
     c.cache = False
     c.num_parallel_calls = -1
+    c.channels = config_dict.placeholder(int)  # None = as stored
+    c.mirror_margin = 0
+    c.elastic_sigma = 0.0
+    c.elastic_grid = 3
+    c.border_weight_w0 = 0.0
+    c.border_weight_sigma = 5.0
+    c.color_jitter = (0.0, 0.0, 0.0)
+    c.random_resized_crop = False
     return c
 
 
@@ -97,6 +123,8 @@ def check(cfg) -> None:
             f"data.scale_range={tuple(cfg.scale_range)} must be (lo, hi) with 0 < lo <= hi")
     if not 0 <= cfg.ignore_index <= 255:
         raise ValueError(f"data.ignore_index={cfg.ignore_index} must fit in uint8 masks (0..255)")
+    if cfg.get("channels") not in (None, 1, 3):
+        raise ValueError(f"data.channels={cfg.channels!r}; expected None (as stored), 1 or 3")
 
 
 def crop_size(cfg) -> tuple[int, int]:

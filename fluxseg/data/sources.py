@@ -10,7 +10,7 @@ import tensorflow_datasets as tfds
 from etils import epath
 
 from fluxseg.data import config as config_lib
-from fluxseg.data import voc
+from fluxseg.data import isbi, voc  # noqa: F401  (isbi: registers fluxseg_isbi2012)
 
 # Datasets fluxseg can prepare without a network.
 OFFLINE = ("fluxseg_shapes",)
@@ -26,6 +26,7 @@ class DataInfo:
     num_examples: {split name: count} for the full splits.
     image_shape: (H, W, C) as stored; None for sizes that vary per image.
     colormap: uint8 [num_classes, 3] colours for drawing masks, or None.
+    channels: image channels of the batches (data.channels, else as stored).
     """
     name: str
     task: str
@@ -35,6 +36,7 @@ class DataInfo:
     num_examples: dict
     image_shape: tuple
     colormap: Optional[np.ndarray] = None
+    channels: int = 3
 
 
 def _builder_name(cfg) -> str:
@@ -77,7 +79,11 @@ def load_builder(cfg) -> tfds.core.DatasetBuilder:
             f"{manual_dir / voc.TAR_NAME}\n(download it from {voc.URL}; or set "
             "data.manual_dir to the folder that holds it, or data.download=True "
             "to let tfds fetch it).")
-    if cfg.name not in OFFLINE and cfg.name != "fluxseg_voc2012" and not cfg.download:
+    # Builders that read a manual_dir say themselves what they miss (ISBI: three files).
+    manual_check = getattr(type(builder), "check_manual_dir", None)
+    if manual_check is not None:
+        manual_check(manual_dir)
+    elif cfg.name not in OFFLINE and cfg.name != "fluxseg_voc2012" and not cfg.download:
         raise FileNotFoundError(
             f"tfds dataset {_builder_name(cfg)!r} is not prepared in "
             f"{builder.data_dir_root}; run `tfds build {_builder_name(cfg)} "
@@ -125,6 +131,18 @@ def check_features(cfg, builder) -> None:
             "/ data.label_key, or data.task")
 
 
+def channels(cfg, builder) -> int:
+    """Channels the pipeline delivers: data.channels, else the stored count."""
+    if cfg.get("channels") is not None:
+        return int(cfg.channels)
+    stored = builder.info.features[cfg.image_key].shape[-1]
+    if stored not in (1, 3):
+        raise ValueError(
+            f"{cfg.name!r} stores images with {stored} channels; fluxseg trains on 1 "
+            "(grayscale) or 3 (RGB): set data.channels=1 or 3 to convert")
+    return int(stored)
+
+
 def info(cfg) -> DataInfo:
     """Describes the dataset of a data config (prepares it if needed)."""
     config_lib.check(cfg)
@@ -141,4 +159,4 @@ def info(cfg) -> DataInfo:
         ignore_index=int(cfg.ignore_index),
         num_examples={k: v.num_examples for k, v in builder.info.splits.items()},
         image_shape=None if None in image_shape else tuple(image_shape),
-        colormap=colormap)
+        colormap=colormap, channels=channels(cfg, builder))
