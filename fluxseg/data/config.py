@@ -61,6 +61,8 @@ def default_config() -> ml_collections.ConfigDict:
         (the paper: 10 and 5 px); w0 = 0 = off (batches carry no 'weight').
       color_jitter: (brightness, contrast, saturation) maximum relative
         changes, on the image only; (0, 0, 0) = off.
+      validation_fraction: folder datasets without a validation/ sub-folder
+        hold out this fraction of the files (chosen by a hash of the name).
       random_resized_crop: classification's Inception crop (area 8%..100%,
         aspect 3/4..4/3) instead of scale + crop.
     """
@@ -89,6 +91,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.cache = False
     c.num_parallel_calls = -1
     c.channels = config_dict.placeholder(int)  # None = as stored
+    c.validation_fraction = 0.2
     c.mirror_margin = 0
     c.elastic_sigma = 0.0
     c.elastic_grid = 3

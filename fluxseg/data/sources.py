@@ -10,10 +10,10 @@ import tensorflow_datasets as tfds
 from etils import epath
 
 from fluxseg.data import config as config_lib
-from fluxseg.data import isbi, voc  # noqa: F401  (isbi: registers fluxseg_isbi2012)
+from fluxseg.data import folders, isbi, voc  # noqa: F401  (registers fluxseg_isbi2012)
 
 # Datasets fluxseg can prepare without a network.
-OFFLINE = ("fluxseg_shapes",)
+OFFLINE = ("fluxseg_shapes", *folders.MAKERS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,7 +57,10 @@ def load_builder(cfg) -> tfds.core.DatasetBuilder:
     downloaded when cfg.download=True.
     """
     try:
-        builder = tfds.builder(_builder_name(cfg), data_dir=cfg.data_dir)
+        if cfg.name in folders.MAKERS:
+            builder = _folder_builder(cfg)
+        else:
+            builder = tfds.builder(_builder_name(cfg), data_dir=cfg.data_dir)
     except tfds.core.registered.DatasetNotFoundError:
         close = difflib.get_close_matches(cfg.name, tfds.list_builders(), n=3)
         raise ValueError(
@@ -93,6 +96,23 @@ def load_builder(cfg) -> tfds.core.DatasetBuilder:
     return builder
 
 
+def _folder_builder(cfg) -> tfds.core.DatasetBuilder:
+    """A folder dataset's builder, its config named by a fingerprint of the files."""
+    if not cfg.manual_dir:
+        raise ValueError(f"data.name={cfg.name!r} reads a folder: set "
+                         "--config.data.manual_dir=FOLDER")
+    config = folders.MAKERS[cfg.name](cfg.manual_dir, float(cfg.get("validation_fraction", 0.2)),
+                                      int(cfg.get("channels") or 3))
+    builder = tfds.builder(cfg.name, config=config, data_dir=cfg.data_dir)
+    if not builder.is_prepared() and not (cfg.task == "classification"
+                                          and cfg.get("random_resized_crop", False)):
+        # Reported before a long prepare, with the file names: images the crop would mostly pad.
+        train = folders.MAKERS_LAYOUT[cfg.name](config.root, config.validation_fraction)["train"]
+        paths = [item[0] for item in train]
+        folders.scan.check_min_size(paths, config_lib.crop_size(cfg), float(cfg.scale_range[1]))
+    return builder
+
+
 def class_meta(cfg, builder) -> tuple[tuple, Optional[np.ndarray]]:
     """(class_names, colormap or None) for cfg.task on this builder."""
     features = builder.info.features
@@ -108,7 +128,7 @@ def class_meta(cfg, builder) -> tuple[tuple, Optional[np.ndarray]]:
         return names, None
     if cfg.binary:
         return ("background", "foreground"), np.array([[0, 0, 0], [255, 255, 255]], np.uint8)
-    names = getattr(type(builder), "SEGMENTATION_CLASS_NAMES", None)
+    names = getattr(builder, "SEGMENTATION_CLASS_NAMES", None)  # per folder for folder datasets
     if names is None:
         if cfg.num_classes is None:
             raise ValueError(
