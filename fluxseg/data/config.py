@@ -61,6 +61,9 @@ def default_config() -> ml_collections.ConfigDict:
         (the paper: 10 and 5 px); w0 = 0 = off (batches carry no 'weight').
       color_jitter: (brightness, contrast, saturation) maximum relative
         changes, on the image only; (0, 0, 0) = off.
+      mask_map: (id of stored value 0, id of value 1, ...): stored mask values
+        to class ids, e.g. oxford_iiit_pet trimaps (1 pet, 2 background,
+        3 border) as (255, 1, 0, 2); None = the stored values are the ids.
       validation_fraction: folder datasets without a validation/ sub-folder
         hold out this fraction of the files (chosen by a hash of the name).
       random_resized_crop: classification's Inception crop (area 8%..100%,
@@ -92,6 +95,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.num_parallel_calls = -1
     c.channels = config_dict.placeholder(int)  # None = as stored
     c.validation_fraction = 0.2
+    c.mask_map = config_dict.placeholder(tuple)  # None = stored values are class ids
     c.mirror_margin = 0
     c.elastic_sigma = 0.0
     c.elastic_grid = 3

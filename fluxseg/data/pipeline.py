@@ -102,6 +102,8 @@ class _Reader:
         mask = tf.cast(mask, tf.uint8)
         if mask.shape.rank == 2:
             mask = mask[..., None]
+        if cfg.get("mask_map"):  # stored value v -> class mask_map[v] (e.g. pets' trimaps)
+            mask = T.map_mask_values(mask, cfg.mask_map, cfg.name)
         if cfg.binary:
             ignore = tf.constant(cfg.ignore_index, tf.uint8)
             mask = tf.where(mask == ignore, ignore, tf.cast(mask > 0, tf.uint8))

@@ -90,7 +90,10 @@ def load_builder(cfg) -> tfds.core.DatasetBuilder:
         raise FileNotFoundError(
             f"tfds dataset {_builder_name(cfg)!r} is not prepared in "
             f"{builder.data_dir_root}; run `tfds build {_builder_name(cfg)} "
-            f"--data_dir={builder.data_dir_root}` or set data.download=True.")
+            f"--data_dir={builder.data_dir_root}` or set data.download=True. tfds "
+            f"writes the prepared files to {builder.data_dir} and keeps downloads in "
+            f"{builder.data_dir_root}/downloads; archives that need a manual download "
+            f"go in {manual_dir}.")
     builder.download_and_prepare(
         download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir)))
     return builder

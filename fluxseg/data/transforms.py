@@ -34,6 +34,21 @@ def to_channels(image, channels: int):
                      "data.channels must be 1 or 3 and images grey or RGB")
 
 
+def map_mask_values(mask, mask_map, dataset: str):
+    """uint8 mask of stored values -> class ids: value v becomes mask_map[v].
+
+    A stored value past the end of the table stops the pipeline with an
+    error naming it (never a silent wrong label).
+    """
+    table = tf.constant([int(v) for v in mask_map], tf.uint8)
+    top = tf.reduce_max(tf.cast(mask, tf.int32))
+    check = tf.debugging.assert_less(
+        top, len(mask_map), message=(f"{dataset}: a mask value is not in data.mask_map="
+                                     f"{tuple(mask_map)} (values 0..{len(mask_map) - 1})"))
+    with tf.control_dependencies([check]):
+        return tf.gather(table, tf.cast(mask, tf.int32))
+
+
 def _resize(image, mask, size):
     """Image bilinear (rounded back to uint8), mask nearest (ids never blend)."""
     out = tf.image.resize(image, size, method="bilinear")
