@@ -88,3 +88,14 @@ def test_rgb_tiff_is_refused(tmp_path):
     Image.new("RGB", (8, 8)).save(tmp_path / "x.tif")
     with pytest.raises(ValueError, match=r"x.tif, page 0: expected 8-bit grey"):
         isbi.builder.read_stack(tmp_path / "x.tif")
+
+
+def test_two_processes_cover_every_slice_once_per_epoch(isbi_env):
+    manual, arrays, data_dir = isbi_env
+    cfg = _cfg(manual, data_dir, builder_config="val10", crop_size=(40, 48), hflip=False)
+    seen = []
+    for p in range(2):
+        it = fd.train_iterator(cfg, global_batch_size=4, seed=3, process_index=p, process_count=2)
+        for _ in range(5):  # 20 train slices / 2 processes / 2 per batch = 5 steps an epoch
+            seen += [im[..., 0].tobytes() for im in next(it)["image"]]
+    assert sorted(seen) == sorted(v.tobytes() for v in arrays["volume"][:20])
