@@ -92,7 +92,8 @@ def test_rgb_tiff_is_refused(tmp_path):
 
 def test_two_processes_cover_every_slice_once_per_epoch(isbi_env):
     manual, arrays, data_dir = isbi_env
-    cfg = _cfg(manual, data_dir, builder_config="val10", crop_size=(40, 48), hflip=False)
+    cfg = _cfg(manual, data_dir, builder_config="val10", hflip=False)
+    cfg.crop_size = (40, 48)  # whole slices: each row identifies its slice
     seen = []
     for p in range(2):
         it = fd.train_iterator(cfg, global_batch_size=4, seed=3, process_index=p, process_count=2)
