@@ -2,8 +2,11 @@
 
 Batches are dicts of numpy arrays for THIS process (b = global_batch_size //
 process_count rows):
-  image  uint8 [b, H, W, 3]  (raw RGB 0..255; the train step normalises on
-                              the accelerator with fluxseg.weights.preprocess)
+  image  uint8 [b, H, W, C]  (raw 0..255, C = data.channels or as stored;
+                              the train step normalises on the accelerator
+                              with fluxseg.weights.preprocess)
+  weight float32 [b, H, W]   training only, with data.border_weight_w0 > 0:
+                              the U-Net border weight map (fluxseg/data/recipe.py)
   mask   int32 [b, H, W]     class ids, ignore_index where unlabelled/padded
                               (task='segmentation')
   label  int32 [b]           class id (task='classification')
@@ -176,7 +179,10 @@ def train_iterator(data_cfg, *, global_batch_size: int, seed: int, start_step: i
     # cache=True: a full in-memory permutation of the (small) shard per epoch;
     # a smaller buffer would stop reading early and never complete the cache.
     buffer = n if data_cfg.cache else min(int(data_cfg.shuffle_buffer), n)
-    cached = reader.records(split).cache() if data_cfg.cache else None
+    cached = None
+    if data_cfg.cache:
+        # The U-Net weight map depends on the stored mask only: computed once, cached.
+        cached = recipe.with_weights(reader.records(split), reader, data_cfg).cache()
     aug_seed = _mix(seed, pi, 1)
     crop, scale = config_lib.crop_size(data_cfg), tuple(data_cfg.scale_range)
 
@@ -184,7 +190,7 @@ def train_iterator(data_cfg, *, global_batch_size: int, seed: int, start_step: i
         image, mask, label = reader.decode(ex)
         if recipe.active(data_cfg):  # U-Net recipe / colour jitter / random-resized-crop
             image, mask, weight = recipe.train_transform(
-                image, mask, T.element_seed(aug_seed, position), data_cfg)
+                image, mask, T.element_seed(aug_seed, position), data_cfg, ex.get("weight"))
             out = reader.output(image, mask, label)
             if weight is not None:
                 out["weight"] = weight[..., 0]  # float32 per-pixel loss weight

@@ -35,6 +35,21 @@ def _weights(mask, cfg):
     return tf.ensure_shape(w, mask.shape)
 
 
+def with_weights(records, reader, cfg):
+    """Adds each record's weight map (of its stored mask) when the recipe needs one.
+
+    The pipeline maps this before caching records, so an epoch after the
+    first reuses the maps instead of recomputing them (the costliest step).
+    """
+    if not (cfg.task == "segmentation" and cfg.get("border_weight_w0", 0) > 0):
+        return records
+
+    def add(ex):
+        _, mask, _ = reader.decode(ex)
+        return {**ex, "weight": _weights(mask, cfg)}
+    return records.map(add, num_parallel_calls=cfg.num_parallel_calls)
+
+
 def _mirror(x, margin):
     return tf.pad(x, [[margin, margin], [margin, margin], [0, 0]], mode="REFLECT")
 
@@ -57,10 +72,11 @@ def _flip(tensors, seed):
             for x in tensors]
 
 
-def train_transform(image, mask, seed, cfg):
+def train_transform(image, mask, seed, cfg, weight=None):
     """-> (image uint8 [cH, cW, C], mask uint8 [cH, cW, 1] or None, weight f32 [cH, cW, 1] or None).
 
-    mask None = classification (random-resized-crop or scale + crop).
+    mask None = classification (random-resized-crop or scale + crop). weight:
+    the mask's weight map if already computed (with_weights), else computed here.
     """
     seeds = tf.random.experimental.stateless_split(seed, 6)
     size = tuple(int(v) for v in cfg.crop_size)
@@ -68,7 +84,8 @@ def train_transform(image, mask, seed, cfg):
         image = augment.random_resized_crop(image, seeds[0], size)
         weight = None
     else:
-        weight = _weights(mask, cfg) if (mask is not None and cfg.border_weight_w0 > 0) else None
+        if weight is None and mask is not None and cfg.border_weight_w0 > 0:
+            weight = _weights(mask, cfg)
         image, mask = T.random_scale(image, mask, seeds[0], cfg.scale_range)
         if weight is not None:
             weight = tf.image.resize(weight, tf.shape(image)[:2], method="bilinear")

@@ -137,6 +137,11 @@ def test_pipeline_batches_carry_the_weight_map(tmp_path):
     again = next(fd.train_iterator(cfg, global_batch_size=2, seed=0,
                                    process_index=0, process_count=1))
     np.testing.assert_array_equal(batch["weight"], again["weight"])  # reproducible
+    cfg.cache = True  # weight maps computed once before the cache: the same batches
+    cached = next(fd.train_iterator(cfg, global_batch_size=2, seed=0,
+                                    process_index=0, process_count=1))
+    for key in ("image", "mask", "weight"):
+        np.testing.assert_array_equal(cached[key], batch[key])
 
 
 def test_mirror_margin_larger_than_the_image_is_refused(shapes_cfg):
