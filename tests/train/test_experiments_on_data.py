@@ -22,6 +22,7 @@ def _config(name, arg):
 def _short(c, tmp_path, steps=2, batch=2):
     c.data.data_dir = str(tmp_path / "tfds")
     c.data.num_parallel_calls = 1
+    c.num_epochs = None  # else num_epochs overrides num_train_steps
     c.num_train_steps, c.batch_size, c.eval_batch_size = steps, batch, batch
     c.progress_bar, c.async_checkpoints = False, False
     c.checkpoint_every_steps, c.eval_every_steps, c.num_eval_images = steps, 0, 0
@@ -58,3 +59,18 @@ def test_s2_small_cnn_runs_on_a_class_folder(tmp_path):
     c.data.manual_dir = str(tmp_path / "pets")
     result = loop.train_and_evaluate(c, str(tmp_path / "run"))
     assert result["step"] == 2 and 0.0 <= result["top1"] <= 1.0
+
+
+def test_s1_car_or_truck_runs_on_its_folder_layout(tmp_path):
+    rng = np.random.default_rng(1)
+    for split in ("train", "valid"):            # the Kaggle course's folder names
+        for c in ("Car", "Truck"):
+            os.makedirs(tmp_path / "cot" / split / c)
+            for i in range(2):
+                Image.fromarray(rng.integers(0, 256, (128, 160, 3), dtype=np.uint8)).save(
+                    tmp_path / "cot" / split / c / f"{i}.jpg")
+    c = _short(_config("s1_car_or_truck.py", "folder"), tmp_path, batch=2)
+    c.data.manual_dir = str(tmp_path / "cot")
+    c.pretrained = None                         # no ImageNet files offline
+    result = loop.train_and_evaluate(c, str(tmp_path / "run"))
+    assert result["step"] == 2 and 0.0 <= result["top1"] <= 1.0 and np.isfinite(result["loss"])
