@@ -149,3 +149,14 @@ def test_mirror_margin_larger_than_the_image_is_refused(shapes_cfg):
     with pytest.raises(ValueError, match="mirror_margin=40 must be smaller"):
         fd.train_iterator(shapes_cfg, global_batch_size=8, seed=0, process_index=0,
                           process_count=1)
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("mirror_margin", -1, "mirror_margin=-1"), ("elastic_grid", 1, "elastic_grid=1"),
+    ("border_weight_sigma", 0.0, "border_weight_sigma=0.0"),
+    ("color_jitter", (0.2, 1.5, 0.0), r"color_jitter=\(0.2, 1.5, 0.0\)")])
+def test_bad_recipe_options_are_named(shapes_cfg, field, value, match):
+    shapes_cfg[field] = value
+    with pytest.raises(ValueError, match=match):
+        fd.train_iterator(shapes_cfg, global_batch_size=8, seed=0, process_index=0,
+                          process_count=1)
