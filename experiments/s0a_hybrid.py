@@ -51,6 +51,20 @@ def get_config(arg="imagenette"):
         c.log_every_steps = 50
         c.eval_every_steps = 1000
         c.checkpoint_every_steps = 1000
+    elif arg == "cifar10":
+        c.num_classes = 10
+        c.pretrained = "keras"
+        c.data.name = "cifar10"
+        c.data.eval_split = "test"
+        c.data.scale_range = (7.0, 7.0)    # 32 -> 224 px: the hybrid's fixed input size
+        c.data.crop_size = (224, 224)
+        c.data.eval_mode = "resize"
+        c.data.eval_size = (224, 224)
+        c.batch_size = 32
+        c.num_epochs = 5.0
+        c.log_every_steps = 50
+        c.eval_every_steps = 2000
+        c.checkpoint_every_steps = 2000
     elif arg == "shapes":
         c.data.name = "fluxseg_shapes"
         c.data.crop_size = (64, 64)
@@ -59,5 +73,5 @@ def get_config(arg="imagenette"):
         c.log_every_steps = 5
         c.init_rng_impl = "rbg"
     else:
-        raise ValueError(f"s0a_hybrid.py:{arg}: expected ':imagenette' or ':shapes'")
+        raise ValueError(f"s0a_hybrid.py:{arg}: expected ':imagenette', ':cifar10' or ':shapes'")
     return c

@@ -47,6 +47,19 @@ def get_config(arg="cats_vs_dogs"):
         c.log_every_steps = 100
         c.eval_every_steps = 1000
         c.checkpoint_every_steps = 1000
+    elif arg == "folder":
+        c.num_classes = 1                 # two class folders (cats/, dogs/): one sigmoid logit
+        c.loss = "sigmoid_bce"
+        c.data.name = "fluxseg_image_folder"   # --config.data.manual_dir=FOLDER
+        c.data.crop_size = (150, 150)
+        c.data.random_resized_crop = True      # photos of any size -> 150x150 crops
+        c.data.eval_mode = "resize"
+        c.data.eval_size = (150, 150)
+        c.batch_size = 32
+        c.num_train_steps = 100 * 100
+        c.log_every_steps = 100
+        c.eval_every_steps = 1000
+        c.checkpoint_every_steps = 1000
     elif arg == "shapes":
         c.loss = "softmax_ce"
         c.data.name = "fluxseg_shapes"
@@ -60,5 +73,5 @@ def get_config(arg="cats_vs_dogs"):
         c.log_every_steps = 20
         c.init_rng_impl = "rbg"
     else:
-        raise ValueError(f"s2_cnn_small.py:{arg}: expected ':cats_vs_dogs' or ':shapes'")
+        raise ValueError(f"s2_cnn_small.py:{arg}: expected ':cats_vs_dogs', ':folder' or ':shapes'")
     return c

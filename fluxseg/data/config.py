@@ -45,6 +45,29 @@ def default_config() -> ml_collections.ConfigDict:
       cache: keep this process's encoded examples in memory after the first
         epoch (small datasets).
       num_parallel_calls: decode/augment parallelism (-1 = tf.data AUTOTUNE).
+      channels: image channels the pipeline delivers and the model takes:
+        None = as stored (1 for grayscale datasets such as ISBI 2012), 1 =
+        convert colour to luma, 3 = repeat grey into RGB. Decided once: the
+        trainer sizes the model from it and the checkpoint records it.
+    Training-recipe options (fluxseg/data/recipe.py; the U-Net paper's):
+      mirror_margin: pixels of mirrored context around each training crop
+        (overlap-tile training, Ronneberger et al. 2015: a 572 input whose
+        388 output tile lies inside the image needs 92); 0 = off.
+      elastic_sigma: std (pixels) of the random displacements on a coarse
+        grid (the paper: 10); 0 = off.
+      elastic_grid: points per side of that grid (the paper: 3).
+      border_weight_w0 / border_weight_sigma: the paper's border weight map
+        w = w_c + w0 exp(-(d1 + d2)^2 / 2 sigma^2) as per-pixel loss weight
+        (the paper: 10 and 5 px); w0 = 0 = off (batches carry no 'weight').
+      color_jitter: (brightness, contrast, saturation) maximum relative
+        changes, on the image only; (0, 0, 0) = off.
+      mask_map: (id of stored value 0, id of value 1, ...): stored mask values
+        to class ids, e.g. oxford_iiit_pet trimaps (1 pet, 2 background,
+        3 border) as (255, 1, 0, 2); None = the stored values are the ids.
+      validation_fraction: folder datasets without a validation/ sub-folder
+        hold out this fraction of the files (chosen by a hash of the name).
+      random_resized_crop: classification's Inception crop (area 8%..100%,
+        aspect 3/4..4/3) instead of scale + crop.
     """
     c = ml_collections.ConfigDict()
     c.name = "fluxseg_shapes"
@@ -70,6 +93,16 @@ def default_config() -> ml_collections.ConfigDict:
     c.prefetch = 2
     c.cache = False
     c.num_parallel_calls = -1
+    c.channels = config_dict.placeholder(int)  # None = as stored
+    c.validation_fraction = 0.2
+    c.mask_map = config_dict.placeholder(tuple)  # None = stored values are class ids
+    c.mirror_margin = 0
+    c.elastic_sigma = 0.0
+    c.elastic_grid = 3
+    c.border_weight_w0 = 0.0
+    c.border_weight_sigma = 5.0
+    c.color_jitter = (0.0, 0.0, 0.0)
+    c.random_resized_crop = False
     return c
 
 
@@ -97,6 +130,29 @@ def check(cfg) -> None:
             f"data.scale_range={tuple(cfg.scale_range)} must be (lo, hi) with 0 < lo <= hi")
     if not 0 <= cfg.ignore_index <= 255:
         raise ValueError(f"data.ignore_index={cfg.ignore_index} must fit in uint8 masks (0..255)")
+    if cfg.get("channels") not in (None, 1, 3):
+        raise ValueError(f"data.channels={cfg.channels!r}; expected None (as stored), 1 or 3")
+    _check_recipe(cfg)
+
+
+def _check_recipe(cfg) -> None:
+    """The recipe and folder options: each bad value named with what is expected."""
+    if int(cfg.get("mirror_margin", 0)) < 0 or float(cfg.get("elastic_sigma", 0)) < 0:
+        raise ValueError(f"data.mirror_margin={cfg.mirror_margin} and data.elastic_sigma="
+                         f"{cfg.elastic_sigma} must be >= 0 (0 = off)")
+    if int(cfg.get("elastic_grid", 3)) < 2:
+        raise ValueError(f"data.elastic_grid={cfg.elastic_grid} must be >= 2 points a side "
+                         "(the U-Net paper: 3)")
+    if float(cfg.get("border_weight_sigma", 5.0)) <= 0 or float(cfg.get("border_weight_w0", 0)) < 0:
+        raise ValueError(f"data.border_weight_sigma={cfg.border_weight_sigma} must be > 0 and "
+                         f"data.border_weight_w0={cfg.border_weight_w0} >= 0 (0 = off)")
+    if any(float(v) < 0 or float(v) >= 1 for v in cfg.get("color_jitter", (0, 0, 0))):
+        raise ValueError(f"data.color_jitter={tuple(cfg.color_jitter)}: each of (brightness, "
+                         "contrast, saturation) must be in [0, 1)")
+    if not 0 <= float(cfg.get("validation_fraction", 0.2)) < 1:
+        raise ValueError(f"data.validation_fraction={cfg.validation_fraction} must be in [0, 1)")
+    if cfg.get("mask_map") is not None and not all(0 <= int(v) <= 255 for v in cfg.mask_map):
+        raise ValueError(f"data.mask_map={tuple(cfg.mask_map)}: class ids must be 0..255")
 
 
 def crop_size(cfg) -> tuple[int, int]:

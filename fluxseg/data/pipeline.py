@@ -2,8 +2,11 @@
 
 Batches are dicts of numpy arrays for THIS process (b = global_batch_size //
 process_count rows):
-  image  uint8 [b, H, W, 3]  (raw RGB 0..255; the train step normalises on
-                              the accelerator with fluxseg.weights.preprocess)
+  image  uint8 [b, H, W, C]  (raw 0..255, C = data.channels or as stored;
+                              the train step normalises on the accelerator
+                              with fluxseg.weights.preprocess)
+  weight float32 [b, H, W]   training only, with data.border_weight_w0 > 0:
+                              the U-Net border weight map (fluxseg/data/recipe.py)
   mask   int32 [b, H, W]     class ids, ignore_index where unlabelled/padded
                               (task='segmentation')
   label  int32 [b]           class id (task='classification')
@@ -31,7 +34,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from fluxseg.data import config as config_lib
-from fluxseg.data import sources
+from fluxseg.data import recipe, sources
 from fluxseg.data import transforms as T
 from fluxseg.data._tf import tf
 
@@ -80,6 +83,7 @@ class _Reader:
         # buffer then holds compressed bytes and skipped records cost no decode.
         self.decoders = {k: tfds.decode.SkipDecoding() for k in self.keys
                          if isinstance(features[k], tfds.features.Image)}
+        self.channels = sources.channels(cfg, builder)
 
     def records(self, split, *, shuffle_seed=None) -> tf.data.Dataset:
         read_config = tfds.ReadConfig(shuffle_seed=shuffle_seed, try_autocache=False)
@@ -89,12 +93,11 @@ class _Reader:
         return ds.map(lambda ex: {k: ex[k] for k in self.keys})
 
     def decode(self, ex):
-        """-> image uint8 [H, W, 3], mask uint8 [H, W, 1] or None, label int32 or None."""
+        """-> image uint8 [H, W, C], mask uint8 [H, W, 1] or None, label int32 or None."""
         features, cfg = self.builder.info.features, self.cfg
         key = cfg.image_key
         image = features[key].decode_example(ex[key]) if key in self.decoders else ex[key]
-        if image.shape[-1] == 1:
-            image = tf.image.grayscale_to_rgb(image)
+        image = T.to_channels(image, self.channels)
         if not self.segmentation:
             return image, None, tf.cast(ex[cfg.label_key], tf.int32)
         key = cfg.mask_key
@@ -102,6 +105,8 @@ class _Reader:
         mask = tf.cast(mask, tf.uint8)
         if mask.shape.rank == 2:
             mask = mask[..., None]
+        if cfg.get("mask_map"):  # stored value v -> class mask_map[v] (e.g. pets' trimaps)
+            mask = T.map_mask_values(mask, cfg.mask_map, cfg.name)
         if cfg.binary:
             ignore = tf.constant(cfg.ignore_index, tf.uint8)
             mask = tf.where(mask == ignore, ignore, tf.cast(mask > 0, tf.uint8))
@@ -125,7 +130,11 @@ def _check_crop(cfg, builder) -> None:
     shape = builder.info.features[cfg.image_key].shape
     if None in shape[:2]:
         return
-    h, w = shape[:2]
+    margin = int(cfg.get("mirror_margin", 0))
+    if margin and margin >= min(shape[:2]):
+        raise ValueError(f"data.mirror_margin={margin} must be smaller than the {cfg.name} "
+                         f"images ({shape[0]}x{shape[1]}): the context is their mirror image")
+    h, w = shape[0] + 2 * margin, shape[1] + 2 * margin  # mirrored context counts as image
     ch, cw = config_lib.crop_size(cfg)
     top = float(cfg.scale_range[1])
     if ch > h * top or cw > w * top:
@@ -170,12 +179,22 @@ def train_iterator(data_cfg, *, global_batch_size: int, seed: int, start_step: i
     # cache=True: a full in-memory permutation of the (small) shard per epoch;
     # a smaller buffer would stop reading early and never complete the cache.
     buffer = n if data_cfg.cache else min(int(data_cfg.shuffle_buffer), n)
-    cached = reader.records(split).cache() if data_cfg.cache else None
+    cached = None
+    if data_cfg.cache:
+        # The U-Net weight map depends on the stored mask only: computed once, cached.
+        cached = recipe.with_weights(reader.records(split), reader, data_cfg).cache()
     aug_seed = _mix(seed, pi, 1)
     crop, scale = config_lib.crop_size(data_cfg), tuple(data_cfg.scale_range)
 
     def example(position, ex):
         image, mask, label = reader.decode(ex)
+        if recipe.active(data_cfg):  # U-Net recipe / colour jitter / random-resized-crop
+            image, mask, weight = recipe.train_transform(
+                image, mask, T.element_seed(aug_seed, position), data_cfg, ex.get("weight"))
+            out = reader.output(image, mask, label)
+            if weight is not None:
+                out["weight"] = weight[..., 0]  # float32 per-pixel loss weight
+            return out
         image, mask = T.train_transform(
             image, mask, T.element_seed(aug_seed, position), crop_size=crop,
             scale_range=scale, hflip=bool(data_cfg.hflip), ignore_index=data_cfg.ignore_index)
@@ -258,7 +277,7 @@ def eval_iterator(data_cfg, split: str, *, global_batch_size: int,
             image, mask = T.resize_to(image, mask, size)
         return {**reader.output(image, mask, label), "valid": tf.constant(True)}
 
-    padding = {"image": tf.zeros((*size, 3), tf.uint8), "valid": tf.constant(False)}
+    padding = {"image": tf.zeros((*size, reader.channels), tf.uint8), "valid": tf.constant(False)}
     if reader.segmentation:
         padding["mask"] = tf.fill(size, tf.constant(ignore, tf.int32))
     else:

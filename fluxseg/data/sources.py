@@ -10,10 +10,10 @@ import tensorflow_datasets as tfds
 from etils import epath
 
 from fluxseg.data import config as config_lib
-from fluxseg.data import voc
+from fluxseg.data import folders, isbi, voc  # noqa: F401  (registers fluxseg_isbi2012)
 
 # Datasets fluxseg can prepare without a network.
-OFFLINE = ("fluxseg_shapes",)
+OFFLINE = ("fluxseg_shapes", *folders.MAKERS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,6 +26,7 @@ class DataInfo:
     num_examples: {split name: count} for the full splits.
     image_shape: (H, W, C) as stored; None for sizes that vary per image.
     colormap: uint8 [num_classes, 3] colours for drawing masks, or None.
+    channels: image channels of the batches (data.channels, else as stored).
     """
     name: str
     task: str
@@ -35,6 +36,7 @@ class DataInfo:
     num_examples: dict
     image_shape: tuple
     colormap: Optional[np.ndarray] = None
+    channels: int = 3
 
 
 def _builder_name(cfg) -> str:
@@ -55,7 +57,10 @@ def load_builder(cfg) -> tfds.core.DatasetBuilder:
     downloaded when cfg.download=True.
     """
     try:
-        builder = tfds.builder(_builder_name(cfg), data_dir=cfg.data_dir)
+        if cfg.name in folders.MAKERS:
+            builder = _folder_builder(cfg)
+        else:
+            builder = tfds.builder(_builder_name(cfg), data_dir=cfg.data_dir)
     except tfds.core.registered.DatasetNotFoundError:
         close = difflib.get_close_matches(cfg.name, tfds.list_builders(), n=3)
         raise ValueError(
@@ -77,13 +82,37 @@ def load_builder(cfg) -> tfds.core.DatasetBuilder:
             f"{manual_dir / voc.TAR_NAME}\n(download it from {voc.URL}; or set "
             "data.manual_dir to the folder that holds it, or data.download=True "
             "to let tfds fetch it).")
-    if cfg.name not in OFFLINE and cfg.name != "fluxseg_voc2012" and not cfg.download:
+    # Builders that read a manual_dir say themselves what they miss (ISBI: three files).
+    manual_check = getattr(type(builder), "check_manual_dir", None)
+    if manual_check is not None:
+        manual_check(manual_dir)
+    elif cfg.name not in OFFLINE and cfg.name != "fluxseg_voc2012" and not cfg.download:
         raise FileNotFoundError(
             f"tfds dataset {_builder_name(cfg)!r} is not prepared in "
             f"{builder.data_dir_root}; run `tfds build {_builder_name(cfg)} "
-            f"--data_dir={builder.data_dir_root}` or set data.download=True.")
+            f"--data_dir={builder.data_dir_root}` or set data.download=True. tfds "
+            f"writes the prepared files to {builder.data_dir} and keeps downloads in "
+            f"{builder.data_dir_root}/downloads; archives that need a manual download "
+            f"go in {manual_dir}.")
     builder.download_and_prepare(
         download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir)))
+    return builder
+
+
+def _folder_builder(cfg) -> tfds.core.DatasetBuilder:
+    """A folder dataset's builder, its config named by a fingerprint of the files."""
+    if not cfg.manual_dir:
+        raise ValueError(f"data.name={cfg.name!r} reads a folder: set "
+                         "--config.data.manual_dir=FOLDER")
+    config = folders.MAKERS[cfg.name](cfg.manual_dir, float(cfg.get("validation_fraction", 0.2)),
+                                      int(cfg.get("channels") or 3))
+    builder = tfds.builder(cfg.name, config=config, data_dir=cfg.data_dir)
+    if not builder.is_prepared() and not (cfg.task == "classification"
+                                          and cfg.get("random_resized_crop", False)):
+        # Reported before a long prepare, with the file names: images the crop would mostly pad.
+        train = folders.MAKERS_LAYOUT[cfg.name](config.root, config.validation_fraction)["train"]
+        paths = [item[0] for item in train]
+        folders.scan.check_min_size(paths, config_lib.crop_size(cfg), float(cfg.scale_range[1]))
     return builder
 
 
@@ -102,7 +131,7 @@ def class_meta(cfg, builder) -> tuple[tuple, Optional[np.ndarray]]:
         return names, None
     if cfg.binary:
         return ("background", "foreground"), np.array([[0, 0, 0], [255, 255, 255]], np.uint8)
-    names = getattr(type(builder), "SEGMENTATION_CLASS_NAMES", None)
+    names = getattr(builder, "SEGMENTATION_CLASS_NAMES", None)  # per folder for folder datasets
     if names is None:
         if cfg.num_classes is None:
             raise ValueError(
@@ -125,6 +154,18 @@ def check_features(cfg, builder) -> None:
             "/ data.label_key, or data.task")
 
 
+def channels(cfg, builder) -> int:
+    """Channels the pipeline delivers: data.channels, else the stored count."""
+    if cfg.get("channels") is not None:
+        return int(cfg.channels)
+    stored = builder.info.features[cfg.image_key].shape[-1]
+    if stored not in (1, 3):
+        raise ValueError(
+            f"{cfg.name!r} stores images with {stored} channels; fluxseg trains on 1 "
+            "(grayscale) or 3 (RGB): set data.channels=1 or 3 to convert")
+    return int(stored)
+
+
 def info(cfg) -> DataInfo:
     """Describes the dataset of a data config (prepares it if needed)."""
     config_lib.check(cfg)
@@ -141,4 +182,4 @@ def info(cfg) -> DataInfo:
         ignore_index=int(cfg.ignore_index),
         num_examples={k: v.num_examples for k, v in builder.info.splits.items()},
         image_shape=None if None in image_shape else tuple(image_shape),
-        colormap=colormap)
+        colormap=colormap, channels=channels(cfg, builder))

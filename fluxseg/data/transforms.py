@@ -17,6 +17,38 @@ def element_seed(base_seed: int, position) -> tf.Tensor:
     return tf.stack([tf.constant(base_seed, tf.int64), tf.cast(position, tf.int64)])
 
 
+def to_channels(image, channels: int):
+    """uint8 [H, W, c] -> [H, W, channels]: grey repeated into RGB, or RGB to luma.
+
+    Colour to grey uses tf's ITU-R 601 luma weights, rounded back to uint8.
+    """
+    have = image.shape[-1]
+    if have == channels:
+        return image
+    if have == 1 and channels == 3:
+        return tf.image.grayscale_to_rgb(image)
+    if have == 3 and channels == 1:
+        grey = tf.image.rgb_to_grayscale(tf.cast(image, tf.float32))
+        return tf.cast(tf.clip_by_value(tf.round(grey), 0.0, 255.0), tf.uint8)
+    raise ValueError(f"cannot convert {have}-channel images to {channels} channels; "
+                     "data.channels must be 1 or 3 and images grey or RGB")
+
+
+def map_mask_values(mask, mask_map, dataset: str):
+    """uint8 mask of stored values -> class ids: value v becomes mask_map[v].
+
+    A stored value past the end of the table stops the pipeline with an
+    error naming it (never a silent wrong label).
+    """
+    table = tf.constant([int(v) for v in mask_map], tf.uint8)
+    top = tf.reduce_max(tf.cast(mask, tf.int32))
+    check = tf.debugging.assert_less(
+        top, len(mask_map), message=(f"{dataset}: a mask value is not in data.mask_map="
+                                     f"{tuple(mask_map)} (values 0..{len(mask_map) - 1})"))
+    with tf.control_dependencies([check]):
+        return tf.gather(table, tf.cast(mask, tf.int32))
+
+
 def _resize(image, mask, size):
     """Image bilinear (rounded back to uint8), mask nearest (ids never blend)."""
     out = tf.image.resize(image, size, method="bilinear")

@@ -76,12 +76,13 @@ def _data():
 
 def _model_inputs(batch: dict, task: str) -> dict:
     key = "mask" if task == "segmentation" else "label"
-    return {"image": batch["image"], key: batch[key]}
+    extra = {"weight": batch["weight"]} if "weight" in batch else {}  # per-pixel loss weights
+    return {"image": batch["image"], key: batch[key], **extra}
 
 
 def _image_shape(config, info) -> tuple[int, int, int]:
     h, w = (int(v) for v in config.data.crop_size)
-    channels = int(info.image_shape[-1]) if info.image_shape else 3
+    channels = int(info.channels)  # data.channels, else as stored: what the batches carry
     return (h, w, channels)
 
 
@@ -132,15 +133,36 @@ def run_eval(p_eval, variables, config, dp: DataParallel, spec, info, *, split=N
     split = split or config.data.eval_split
     it = data.eval_iterator(config.data, split, global_batch_size=int(config.eval_batch_size))
     sums, first = None, None
+    isbi = _isbi_scorer(config, spec, variables)
     for batch in it:
         if first is None:
             first = batch
         sums = metrics_lib.add(sums, p_eval(variables, dp.put_batch(_model_inputs(batch, spec.task))))
+        if isbi is not None:
+            isbi(batch)
     if sums is None:
         raise ValueError(f"the eval split {split!r} of {config.data.name} is empty")
     scores = _eval_scores(sums, spec, info.class_names)
+    if isbi is not None:
+        scores.update(isbi.scores())
     grid = picture_fn(first) if (picture_fn and first is not None) else None
     return scores, grid
+
+
+def _isbi_scorer(config, spec, variables):
+    """config.isbi_metrics: per-slice pixel and Rand errors (this process's rows)."""
+    if not config.get("isbi_metrics", False) or spec.task != "segmentation":
+        return None
+    from fluxseg.train import isbi_metrics
+    acc = isbi_metrics.Accumulator(int(spec.ignore_index))
+    predict = jax.jit(functools.partial(predict_step, spec=spec))
+    host_vars = to_host(variables)
+
+    def add(batch):
+        acc.add(np.asarray(predict(host_vars, {"image": batch["image"]})[0]), batch["mask"],
+                batch.get("valid"))
+    add.scores = acc.scores
+    return add
 
 
 class _Pictures:
@@ -229,6 +251,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
     data = _data()
     info = data.info(config.data)
     config = config_lib.resolve(config, info)
+    with config.ignore_type():  # the checkpoint's config records the model's input channels
+        config.data.channels = int(info.channels)
     dp = DataParallel(config.parallel)
     dp.check_batch_size(int(config.batch_size))
     dp.check_batch_size(int(config.eval_batch_size))
@@ -329,7 +353,8 @@ def _learning_rate(config, step: int) -> float:
 
 
 def _format_eval(step: int, split: str, m: dict) -> str:
-    keys = [k for k in ("mIoU", "pixel_acc", "mean_acc", "fwIoU", "top1", "top5", "loss") if k in m]
+    keys = [k for k in ("mIoU", "pixel_acc", "mean_acc", "fwIoU", "top1", "top5",
+                        "pixel_error", "rand_error", "loss") if k in m]
     return f"step {step} {split}: " + ", ".join(f"{k}={m[k]:.4f}" for k in keys)
 
 

@@ -35,21 +35,28 @@ def _weights(target, valid, class_weights):
     return jnp.where(valid, cw[jnp.where(valid, target, 0)], 0.0)
 
 
-def softmax_cross_entropy(logits, target, *, ignore_index=255, class_weights=None):
+def softmax_cross_entropy(logits, target, *, ignore_index=255, class_weights=None,
+                          pixel_weights=None):
     """Multi-class CE. logits [...,C], target [...] ints.
 
     With ``class_weights`` ([C]) each item is weighted by the weight of its
     true class and the weight sum is the denominator (PyTorch's weighted mean).
+    ``pixel_weights`` (float, target's shape; the U-Net border weight map,
+    Ronneberger et al. 2015 eq. 1) multiply each item's CE but not the
+    denominator: the loss stays a mean over the valid items.
     """
     logits = logits.astype(jnp.float32)
     valid = valid_mask(target, ignore_index)
     safe = jnp.where(valid, target, 0)
     ce = optax.softmax_cross_entropy_with_integer_labels(logits, safe)
     w = _weights(target, valid, class_weights)
+    if pixel_weights is not None:
+        return jnp.sum(ce * w * pixel_weights.astype(jnp.float32)), jnp.sum(w)
     return jnp.sum(ce * w), jnp.sum(w)
 
 
-def sigmoid_binary_cross_entropy(logits, target, *, ignore_index=255, class_weights=None):
+def sigmoid_binary_cross_entropy(logits, target, *, ignore_index=255, class_weights=None,
+                                 pixel_weights=None):
     """Binary CE on one logit channel. logits [...,1]; target > 0 is foreground.
 
     ``class_weights`` is ``[w_background, w_foreground]`` if given.
@@ -59,10 +66,13 @@ def sigmoid_binary_cross_entropy(logits, target, *, ignore_index=255, class_weig
     y = (target > 0).astype(jnp.float32)
     bce = optax.sigmoid_binary_cross_entropy(logits, y)
     w = _weights((target > 0).astype(jnp.int32), valid, class_weights)
+    if pixel_weights is not None:  # as in softmax_cross_entropy
+        return jnp.sum(bce * w * pixel_weights.astype(jnp.float32)), jnp.sum(w)
     return jnp.sum(bce * w), jnp.sum(w)
 
 
-def dice(logits, target, *, ignore_index=255, class_weights=None, smooth=1.0):
+def dice(logits, target, *, ignore_index=255, class_weights=None, smooth=1.0,
+         pixel_weights=None):
     """Soft Dice loss per image, averaged over images (the denominator).
 
     Per image: 1 - mean over classes of (2|P∩T| + s) / (|P| + |T| + s), with P
@@ -70,7 +80,7 @@ def dice(logits, target, *, ignore_index=255, class_weights=None, smooth=1.0):
     target, both restricted to valid pixels. Computing it per image keeps it a
     sum over images, hence exact under data parallelism.
     """
-    del class_weights
+    del class_weights, pixel_weights  # an overlap score: per-pixel weights do not apply
     logits = logits.astype(jnp.float32)
     valid = valid_mask(target, ignore_index)
     if logits.shape[-1] == 1:

@@ -124,6 +124,8 @@ def train_step(state: TrainState, batch, spec: StepSpec):
                                            rngs={"dropout": rng})
         logits = logits.astype(jnp.float32)
         target = target_for(batch, logits, spec)
+        if "weight" in batch:  # per-pixel loss weights (U-Net border weight map)
+            loss_kw["pixel_weights"] = layers.center_crop(batch["weight"], logits.shape[1:3])
         loss = 0.0
         for total, weight in losses.terms(spec.loss, logits, target, **loss_kw):
             # The denominator does not depend on the parameters; summing it

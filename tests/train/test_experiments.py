@@ -13,13 +13,14 @@ from fluxseg.train import build, config as config_lib, loop
 
 ARGS = {
     "default.py": [None],
-    "s0a_hybrid.py": ["imagenette", "shapes"],
-    "s0b_unet_resnet50.py": ["shapes", "voc"],
-    "s2_cnn_small.py": ["cats_vs_dogs", "shapes"],
+    "s0a_hybrid.py": ["imagenette", "cifar10", "shapes"],
+    "s0b_unet_resnet50.py": ["shapes", "voc", "pets"],
+    "s1_car_or_truck.py": ["folder"],
+    "s2_cnn_small.py": ["cats_vs_dogs", "folder", "shapes"],
     "s3_fcn_resnet18.py": ["voc", "shapes,8s,xavier"],
     "ablation_fcn_init.py": ["bilinear,shapes", "xavier"],
     "ablation_fcn_skips.py": ["32s,shapes", "16s", "8s"],
-    "s4_unet.py": ["shapes", "voc"],
+    "s4_unet.py": ["shapes", "voc", "isbi"],
 }
 
 
