@@ -40,7 +40,9 @@ def activations(model, variables, x, layers: Optional[Sequence[str]] = None) -> 
         raise ValueError(f"expected a batch of images [B, H, W, C], got shape {tuple(x.shape)}; add a batch axis with x[None]")
     if isinstance(layers, str):
         raise TypeError(f"layers must be a list of names, got the string {layers!r}; pass [{layers!r}]")
-    names = tuple(spatial_layers(model, variables, x) if layers is None else layers)
+    if layers is None:
+        layers = cached(model, ("spatial_layers", tuple(x.shape)), lambda: spatial_layers(model, variables, x))
+    names = tuple(layers)
 
     def build():
         return jax.jit(lambda v, x: models.features(model, v, x, names)[1])

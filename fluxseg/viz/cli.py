@@ -84,6 +84,7 @@ def _batch(loaded, paths, hw):
 
 def cmd_activations(args, loaded) -> int:
     from fluxseg import viz
+    from fluxseg.viz import figures
 
     hw = args.size or loaded.input_hw
     images, x = _batch(loaded, args.images, hw)
@@ -91,6 +92,7 @@ def cmd_activations(args, loaded) -> int:
     for i, path in enumerate(args.images):
         for name, fmap in acts.items():
             grid = viz.colorize(viz.activation_grid(np.asarray(fmap[i]), per_row=args.per_row, margin=1))
+            grid = figures.titled(figures.enlarge(grid, fmap.shape[1]), f"{loaded.name} {name} {tuple(fmap.shape[1:])} ({loaded.note})")
             _save(grid, args.out, f"{_stem(path)}_activations_{name.replace('/', '_')}.png")
     return 0
 

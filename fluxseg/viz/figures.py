@@ -26,6 +26,12 @@ def titled(image: np.ndarray, lines: Union[str, Sequence[str]]) -> np.ndarray:
     return np.asarray(canvas)
 
 
+def enlarge(image: np.ndarray, tile: int, min_tile: int = 64) -> np.ndarray:
+    """Nearest-neighbour enlargement so that tiles of `tile` pixels show at >= `min_tile` (small deep maps)."""
+    k = max(1, -(-min_tile // max(tile, 1)))
+    return np.repeat(np.repeat(image, k, axis=0), k, axis=1)
+
+
 def _plt():
     import matplotlib
 
@@ -39,7 +45,7 @@ def shift_figure(path: str, seed: int = 0, times: int = 4) -> dict:
     """A disk and a randomly shifted copy through `times` 2x2 max poolings (row per image)."""
     plt = _plt()
     demo = pooling.shift_demo(seed=seed, times=times)
-    fig, axes = plt.subplots(2, times + 1, figsize=(2.2 * (times + 1), 4.8))
+    fig, axes = plt.subplots(2, times + 1, figsize=(2.3 * (times + 1), 5.8))
     for row, key in enumerate(("original", "shifted")):
         for k, m in enumerate(demo[key]):
             ax = axes[row, k]

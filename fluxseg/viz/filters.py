@@ -58,10 +58,14 @@ def _acts_fn(model, layer: str, preprocess: Optional[Callable]):
     return acts
 
 
-def _check(model, variables, layer: str, size: int, filters) -> np.ndarray:
+def _tap_shapes(model, variables, size: int) -> dict:
     x = jax.ShapeDtypeStruct((1, size, size, 3), jnp.float32)
     _, state = jax.eval_shape(lambda v, x: model.apply(v, x, train=False, mutable=["intermediates"]), variables, x)
-    taps = {"/".join(k): v.shape for k, v in traverse_util.flatten_dict(state["intermediates"]).items()}
+    return {"/".join(k): v.shape for k, v in traverse_util.flatten_dict(state["intermediates"]).items()}
+
+
+def _check(model, variables, layer: str, size: int, filters) -> np.ndarray:
+    taps = cached(model, ("tap_shapes", size), lambda: _tap_shapes(model, variables, size))
     if layer not in taps or len(taps[layer]) != 4:
         names = ", ".join(n for n, s in taps.items() if len(s) == 4)
         raise KeyError(f"no feature-map layer {layer!r} in {type(model).__name__} at {size}x{size}; available: {names}")

@@ -116,7 +116,9 @@ def gradcam(model, variables, x, layer: str, targets: Target = None, *, relu: bo
     """
     if x.ndim != 4:
         raise ValueError(f"expected a batch of images [B, H, W, C], got shape {tuple(x.shape)}; add a batch axis with x[None]")
-    out, acts = _check_layer(model, variables, x, layer)
+    # Tracing the model for its shapes costs as much as a small forward pass: once per input shape.
+    shapes = cached(model, ("gradcam_shapes", layer, tuple(x.shape), str(x.dtype)), lambda: _check_layer(model, variables, x, layer))
+    out, acts = shapes
     key, score, ids = _score_fn(targets, out.shape, x.shape[0])
     raw = cached(model, ("gradcam", layer, key), lambda: jax.jit(_raw_fn(model, layer, score)))
     cam, scores, flows = raw(variables, x, ids, _perturbation(layer, acts))
