@@ -14,8 +14,11 @@ def titled(image: np.ndarray, lines: Union[str, Sequence[str]]) -> np.ndarray:
 
     lines = [lines] if isinstance(lines, str) else list(lines)
     img = Image.fromarray(np.asarray(image, np.uint8))
-    font = ImageFont.load_default()
-    line_h = 13
+    try:
+        font = ImageFont.load_default(size=12)  # Pillow >= 10.1: a scalable font with proper spacing
+    except TypeError:
+        font = ImageFont.load_default()
+    line_h = 15
     band = line_h * len(lines) + 6
     width = max(img.width, max(int(ImageDraw.Draw(img).textlength(t, font=font)) + 8 for t in lines))
     canvas = Image.new("RGB", (width, img.height + band), "white")
