@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # These subcommands own their flags (absl/ml_collections or their own parser).
     passthrough = {"weights": _weights, "train": _launch("train"), "eval": _infer("eval"), "predict": _infer("predict")}
+    passthrough["viz"] = lambda argv: __import__("fluxseg.viz.cli", fromlist=["main"]).main(argv)
     if argv and argv[0] in passthrough:
         return passthrough[argv[0]](argv[1:])
 

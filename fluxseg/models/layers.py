@@ -246,4 +246,9 @@ def tap(module: nn.Module, name: str, x: Array) -> Array:
     # with the submodule of the same name whose output is tapped (block1_conv1, fc).
     if module.is_mutable_collection("intermediates"):
         module.scope.put_variable("intermediates", name, x)
+    # An additive perturbation (zeros) passed in a 'perturbations' collection:
+    # the gradient with respect to it is the gradient at this feature map,
+    # which Grad-CAM needs (`fluxseg.viz.gradcam`) without splitting the model.
+    if module.scope.has_variable("perturbations", name):
+        x = x + module.scope.get_variable("perturbations", name)
     return x

@@ -99,7 +99,7 @@ class ResNet(nn.Module):
             for j in range(n_blocks):
                 stride = 2 if i > 0 and j == 0 else 1
                 x = self.block(self.width * 2**i, stride, norm, self.ops, self.dtype, name=f"layer{i + 1}_{j}")(x)
-            feats[f"layer{i + 1}"] = tap(self, f"layer{i + 1}", x)
+            x = feats[f"layer{i + 1}"] = tap(self, f"layer{i + 1}", x)
         if return_features:
             return feats
         if not self.include_top:
