@@ -66,38 +66,6 @@ def test_demo_scripts_are_scripts_not_configs(name):
         assert 'if __name__ == "__main__":' in f.read()
 
 
-def test_every_experiment_file_is_listed():
-    files = {os.path.basename(p) for p in glob.glob(os.path.join(REPO, "experiments", "*.py"))}
-# Percent-format notebooks (run as scripts by tests/train/test_notebook.py): not configs.
-NOTEBOOKS = {"notebook_restore_predict.py"}
-# Runnable demo scripts that write figures (no training run): they have a
-# main() instead of get_config() and document `python experiments/NAME.py`.
-SCRIPTS = ("s1_pooling.py", "s2_visualise.py")
-
-
-def test_every_experiment_file_is_listed():
-    files = {os.path.basename(p) for p in glob.glob(os.path.join(REPO, "experiments", "*.py"))}
-    assert files == set(ARGS) | NOTEBOOKS | set(SCRIPTS)
-    assert not set(ARGS) & (NOTEBOOKS | set(SCRIPTS))
-    for name in NOTEBOOKS:  # told apart by form: cells, and no config to load
-        with open(os.path.join(REPO, "experiments", name)) as f:
-            text = f.read()
-        assert text.startswith("# %%") and "def get_config" not in text
-    for name in ARGS:
-        with open(os.path.join(REPO, "experiments", name)) as f:
-            assert "def get_config" in f.read()
-
-
-@pytest.mark.parametrize("name", SCRIPTS)
-def test_demo_scripts_are_scripts_not_configs(name):
-    module = _load(name)  # the __main__ guard: loading runs nothing
-    doc = module.__doc__
-    assert f"python experiments/{name}" in doc and "Expected" in doc and "Data" in doc
-    assert callable(getattr(module, "main", None)) and not hasattr(module, "get_config")
-    with open(os.path.join(REPO, "experiments", name)) as f:
-        assert 'if __name__ == "__main__":' in f.read()
-
-
 @pytest.mark.parametrize("name,arg", [(n, a) for n, args in ARGS.items() for a in args])
 def test_config_builds_a_model_that_fits_its_data(name, arg):
     module = _load(name)
