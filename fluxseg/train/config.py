@@ -99,6 +99,22 @@ def resolve(config, data_info=None) -> ml_collections.ConfigDict:
     return c
 
 
+def with_preprocess(config, name: str) -> ml_collections.ConfigDict:
+    """A copy of ``config`` whose ``preprocess`` is ``name``: what a run saves, so
+    that ``restore`` and ``evaluate`` feed the model as it was trained."""
+    c = ml_collections.ConfigDict(config.to_dict())
+    c.preprocess = name
+    return c
+
+
+def from_values(values: dict, data_info=None) -> ml_collections.ConfigDict:
+    """``base_config()`` with ``values`` merged in (a nested dict updates the nested
+    keys it names), resolved: for scripts and tests that build a step directly."""
+    c = base_config()
+    c.update(values)
+    return resolve(c, data_info)
+
+
 def load_config_file(path: str):
     """Imports an experiment config file by path (configs build on each other: ablations on s3)."""
     import importlib.util

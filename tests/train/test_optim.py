@@ -2,19 +2,21 @@
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import optax
 import pytest
 
 from fluxseg.train import optim
+from fluxseg.train.config import base_config
 
 
 def _cfg(**kw):
-    c = dict(name="sgd", learning_rate=0.1, momentum=0.0, weight_decay=0.0, schedule="constant",
-             warmup_steps=0, end_lr_factor=0.0, power=0.9, grad_clip_norm=0.0, accum_steps=1)
+    c = base_config().optim
+    c.update(dict(name="sgd", learning_rate=0.1, momentum=0.0, weight_decay=0.0,
+                  schedule="constant", warmup_steps=0, end_lr_factor=0.0, power=0.9,
+                  grad_clip_norm=0.0, accum_steps=1))
     c.update(kw)
-    return ml_collections.ConfigDict(c)
+    return c
 
 
 def test_poly_schedule_is_the_deeplab_formula_after_warmup():
