@@ -1,8 +1,8 @@
-"""S4: the original U-Net (Ronneberger et al. 2015), seed 004, with its fixes.
+"""S4: the original U-Net (Ronneberger et al. 2015, Fig. 1).
 
 Unpadded ('valid') 3x3 convs, channels 64-128-256-512-1024, 2x2 up-convs
-halving the channels, crop-and-concatenate along CHANNELS (the seed
-concatenates along axis 1 in its last two levels; fixed), 1x1 conv to 2
+halving the channels, crop-and-concatenate along channels (axis -1 in
+NHWC; axis 1 would stack rows, a common porting slip), 1x1 conv to 2
 classes: 31,030,658 parameters for a 572x572x1 input, output 388x388x2
 (RGB input adds 1,152 weights to the first conv). Only sizes whose pooled
 maps are all even are valid (188, 204, ..., 572, ...); the trainer
@@ -20,8 +20,7 @@ batches are resized to 252 and scored on their centre 68x68 tile (exact
 whole-image scores: `fluxseg.predict` per image). ':voc' = fluxseg_voc2012
 object vs background with the paper's 572x572 tiles and base width 64
 (VOC tar in the tfds manual dir; a GPU).
-Expected: the seed builds the graph only and trains nothing; the paper's
-figures are for the ISBI 2012 EM challenge (warping error 0.000353), not a
+Expected: the paper's figures are for the ISBI 2012 EM challenge (warping error 0.000353), not a
 dataset fluxseg ships. Nothing was measured here: even width 16 at 252x252
 runs at a few images/s on 2 CPU cores.
 """

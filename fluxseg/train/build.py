@@ -6,9 +6,6 @@ read directly: its default lives in ``config.base_config()`` only.
 """
 from __future__ import annotations
 
-import dataclasses
-import functools
-
 import jax.numpy as jnp
 
 from fluxseg import tasks
@@ -16,13 +13,6 @@ from fluxseg.train import optim
 from fluxseg.train.step import StepSpec
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
-
-
-def _model_fields(name: str) -> set[str]:
-    from fluxseg import models
-    build = models.spec(name).build
-    cls = build.func if isinstance(build, functools.partial) else build
-    return {f.name for f in dataclasses.fields(cls)}
 
 
 def model(config, axis_name: str | None = None):
@@ -34,7 +24,8 @@ def model(config, axis_name: str | None = None):
     BatchNorm (cross-replica statistics).
     """
     from fluxseg import models
-    fields = _model_fields(config.model)
+    from fluxseg.models.encoders import fields as module_fields
+    fields = module_fields(models.spec(config.model).build)
     kw = dict(config.model_kwargs)
     if "num_classes" in fields and config.num_classes is not None:
         kw.setdefault("num_classes", int(config.num_classes))

@@ -152,13 +152,15 @@ def _initialise(config, module, tx, dp, image_shape, ckpt) -> tuple[TrainState, 
     state = dp.init(init_fn, rng)
     if config.pretrained is None:
         return state, 0, config.preprocess
-    return _with_pretrained(config, tx, state, dp)
+    return _with_pretrained(config, module, tx, state, dp)
 
 
-def _with_pretrained(config, tx, state, dp) -> tuple[TrainState, int, str]:
+def _with_pretrained(config, module, tx, state, dp) -> tuple[TrainState, int, str]:
     from fluxseg.weights import init_from_pretrained  # lazy: optional dependency path
+    # The module itself, not its name: its options (a GAP classifier's
+    # backbone, say) decide which weights fill which subtree.
     variables, preprocess_name, report = init_from_pretrained(
-        config.model, to_host(state.variables()), config.pretrained,
+        module, to_host(state.variables()), config.pretrained,
         path=config.pretrained_path, dont_load=tuple(config.pretrained_dont_load))
     log.info("pretrained %s weights: %s", config.pretrained, report)
     params = variables["params"]
