@@ -16,7 +16,7 @@ def build(impl: str, model: str, torch, torchvision):
     if impl == "d2l_fcn":
         # d2l.ai §13.11: ResNet-18 without avgpool and fc, a 1x1 conv to the
         # classes, one ConvTranspose2d(k=64, s=32, p=16); the same graph as
-        # fluxseg's FCNResNet18(variant='32s').
+        # fluxseg's fcn_resnet18 (variant='32s').
         n = C.NUM_CLASSES[model]
         net = nn.Sequential(*list(torchvision.models.resnet18(weights=None).children())[:-2])
         net.add_module("final_conv", nn.Conv2d(512, n, kernel_size=1))

@@ -22,15 +22,14 @@ import statistics
 import time
 
 import jax
-import ml_collections
 import numpy as np
 
-from fluxseg.train import build, parallel
+from fluxseg.train import build, config as config_lib, parallel
 from fluxseg.train import step as S
 
 
 def _config(args, dtype):
-    return ml_collections.ConfigDict(dict(
+    return config_lib.from_values(dict(
         model=args.model, model_kwargs=json.loads(args.model_kwargs), num_classes=args.classes,
         task="segmentation", loss="softmax_ce", dtype=dtype, preprocess="unit",
         num_train_steps=1000, optim=dict(name="sgd", learning_rate=0.01, momentum=0.9,
@@ -58,13 +57,13 @@ def run(args, mode, dtype):
     cfg = _config(args, dtype)
     if mode == "single":
         spec = build.step_spec(cfg)
-        state = jax.jit(lambda s: S.init_state(spec, s, (h, w, 3), "rbg"))(0)
+        state = jax.jit(lambda s: S.init_state(spec.model, spec.tx, s, (h, w, 3), "rbg"))(0)
         step_fn = jax.jit(functools.partial(S.train_step, spec=spec), donate_argnums=0)
         batch = jax.device_put(batch)
     else:
         dp = parallel.DataParallel(mode)
         spec = build.step_spec(cfg, axis_name=dp.axis_name)
-        state = dp.init(lambda s: S.init_state(spec, s, (h, w, 3), "rbg"), 0)
+        state = dp.init(lambda s: S.init_state(spec.model, spec.tx, s, (h, w, 3), "rbg"), 0)
         step_fn = dp.train_step(functools.partial(S.train_step, spec=spec))
         batch = dp.put_batch(batch)
     times = _time(step_fn, state, batch, args.steps, args.reps)

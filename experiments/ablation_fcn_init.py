@@ -1,5 +1,5 @@
-"""Ablation (seed 003 exercise 1): Xavier instead of bilinear init of the FCN's
-transposed convolution.
+"""Ablation (d2l.ai §13.11, exercise 1): Xavier instead of bilinear init of
+the FCN's transposed convolution.
 
 Commands (one run each; compare validation mIoU / pixel_acc in metrics.jsonl):
     python launch.py --config experiments/ablation_fcn_init.py:bilinear,shapes --workdir runs/fcn_bilinear

@@ -1,4 +1,4 @@
-"""Ablation (seed 003 exercise 4, Long et al. 2015): FCN-32s vs 16s vs 8s.
+"""Ablation (d2l.ai §13.11 exercise 4; Long et al. 2015 §4.2): FCN-32s vs 16s vs 8s.
 
 16s adds a skip from ResNet-18's layer3 (stride 16), 8s also from layer2
 (stride 8); each skip's 1x1 score conv starts at zero, so training starts

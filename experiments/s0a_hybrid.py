@@ -1,4 +1,4 @@
-"""S0a: the hybrid classifier of seed 000 — frozen VGG16 -> x32 upsample -> ResNet50.
+"""S0a: a hybrid classifier — frozen VGG16 -> x32 upsample -> ResNet50.
 
 Graph (fluxseg.models 'hybrid_vgg16_resnet50'): VGG16 without top (Keras
 ImageNet weights, frozen: optim.frozen defaults to the model's own ^vgg16/),
@@ -7,7 +7,7 @@ channels, ResNet50 without top (Keras ImageNet weights, trainable), global
 average pooling, Dense 1024 ReLU, Dense 512 ReLU, Dense 10. Adam (Keras
 defaults, lr 1e-3), softmax cross-entropy ("categorical_crossentropy"),
 accuracy (top-1) tracked. Any input side that is a multiple of 32 works;
-224 as in the seed.
+224 is the ImageNet size both backbones were trained at.
 
 Commands:
     python launch.py --config experiments/s0a_hybrid.py --workdir runs/s0a
@@ -19,10 +19,10 @@ Keras `vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5` and
 fluxseg.weights.hub looks for them (or --config.pretrained_path=DIR).
 ':shapes' = the offline fluxseg_shapes labels (5 classes, 64x64), no
 pretrained weights: a smoke run of the whole path, nothing to compare.
-Expected: the seed only builds and summarises the model: 40,932,045
-parameters, 26,164,237 trainable, 14,767,808 non-trainable (checked by the
-model tests). It reports no training result, and none was measured here (no
-GPU, no ImageNet files offline).
+Expected: no published figure exists for this graph. Its size is checked:
+40,932,045 parameters, 26,164,237 trainable, 14,767,808 non-trainable (the
+model tests, equal to the same graph built in Keras). No training result was
+measured here (no GPU, no ImageNet files offline).
 """
 import ml_collections
 

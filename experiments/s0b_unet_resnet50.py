@@ -1,12 +1,12 @@
-"""S0b: U-Net with a Keras ResNet50 encoder, binary (sigmoid) head, seed 000.
+"""S0b: U-Net with a Keras ResNet50 encoder, binary (sigmoid) head.
 
 Skips at conv1_relu, conv2_block3_out, conv3_block4_out, conv4_block6_out;
 bottleneck conv5_block3_out; four ConvTranspose 2x2/2 stages (512, 256,
 128, 64) each followed by two 3x3 ReLU convs; 1x1 conv to one channel;
 sigmoid binary cross-entropy ('sigmoid_bce'), Adam, accuracy. fluxseg adds
-the missing fifth up stage by default (model_kwargs.full_resolution=True) so
-the mask has the input's size, as the seed's comment promises but its graph
-does not deliver. The seed's half-resolution graph (full_resolution=False:
+a fifth up stage by default (model_kwargs.full_resolution=True) so the mask
+has the input's size: four stages from a stride-32 bottleneck end at stride
+2. The four-stage, half-resolution graph (full_resolution=False:
 40,969,985 parameters, 128x128x1 for 256x256x3) is for fidelity checks
 (`fluxseg summary unet_resnet50`), not for training: its logits are half the
 mask's size and the trainer only centre-crops masks (valid convolutions).
@@ -24,7 +24,7 @@ data.mask_map, border pixels unscored, colour jitter. Weights: Keras
 `resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5` (pretrained='keras',
 'caffe' preprocessing comes with it); --config.pretrained=None trains from
 scratch (then 'unit' preprocessing).
-Expected: the seed trains nothing and reports no figure; ':pets' with an
+Expected: the original graph comes with no training run or figure; ':pets' with an
 ImageNet encoder usually reaches ~0.9 foreground IoU (typical of published
 pet fg/bg U-Nets; not measured here). Not measured here
 (a ResNet50 U-Net trains at a few images/s on 2 CPU cores). For orientation

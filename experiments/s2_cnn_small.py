@@ -1,4 +1,4 @@
-"""S2: Chollet's small cats-vs-dogs convnet (DLwP 5.2), the model seed 002 visualises.
+"""S2: Chollet's small cats-vs-dogs convnet (Deep Learning with Python §5.2).
 
 150x150x3 input; Conv 32/64/128/128 (3x3 ReLU, valid), each followed by
 2x2 max pooling; Flatten; Dropout 0.5; Dense 512 ReLU; Dense 1 (sigmoid in
@@ -16,8 +16,9 @@ train, the next 1000 to validate. ':shapes' = offline fluxseg_shapes labels
 (5 classes, softmax head), a smoke run of the classification path.
 Expected: ~0.82 validation accuracy (Chollet's figure for this model with
 augmentation and dropout; not measured here: no download offline). After
-training, `fluxseg viz` draws the seed's activations / filters from the
-checkpoint (`fluxseg.restore(workdir)`).
+training, `fluxseg.restore(workdir)` gives the model and variables, and
+`fluxseg.models.features` its activations by layer name (conv2d,
+max_pooling2d, ...), as §5.4 of the book plots them.
 """
 import ml_collections
 

@@ -1,4 +1,4 @@
-"""S3: the d2l.ai FCN (13.11) on ResNet-18, seed 003.
+"""S3: the d2l.ai FCN (§13.11) on ResNet-18.
 
 ResNet-18 (torchvision ImageNet weights) without pooling and fc; 1x1 conv to
 21 classes (Xavier); ConvTranspose k64 s32 p16 initialised with the bilinear
@@ -14,14 +14,14 @@ Commands:
     python launch.py --config experiments/s3_fcn_resnet18.py:shapes --workdir runs/s3_shapes
   Arguments (comma-separated): 'voc' (default) or 'shapes'; '32s'|'16s'|'8s'
   (FCN variant, default 32s); 'bilinear'|'xavier' (transposed-conv init).
-  The ablations the seed asks for are experiments/ablation_fcn_init.py and
-  experiments/ablation_fcn_skips.py.
+  The chapter's exercises on the init and the skips are
+  experiments/ablation_fcn_init.py and experiments/ablation_fcn_skips.py.
 Data: 'voc' = fluxseg_voc2012 (VOCtrainval_11-May-2012.tar in the tfds
 manual dir) and torchvision `resnet18-f37072fd.pth` where fluxseg.weights.hub
 looks for it (or --config.pretrained_path=FILE). 'shapes' = offline
 fluxseg_shapes (64x64, 6 classes), ResNet-18 at width 16, from scratch,
 Adam: a CPU-sized stand-in with the same graph.
-Expected: 'voc': test pixel accuracy 0.828 (the seed's PyTorch figure; 0.843
+Expected: 'voc': test pixel accuracy 0.828 (d2l's PyTorch figure; 0.843
 with MXNet at lr 0.1) — not measured here (no VOC, no GPU). 'shapes'
 (32s, bilinear; 1500 steps, 2-3 min on 2 CPU cores): validation mIoU 0.276,
 pixel accuracy 0.826 (measured); 16s and 8s do much better, see

@@ -1,8 +1,8 @@
-"""S4: the original U-Net (Ronneberger et al. 2015), seed 004, with its fixes.
+"""S4: the original U-Net (Ronneberger et al. 2015, Fig. 1).
 
 Unpadded ('valid') 3x3 convs, channels 64-128-256-512-1024, 2x2 up-convs
-halving the channels, crop-and-concatenate along CHANNELS (the seed
-concatenates along axis 1 in its last two levels; fixed), 1x1 conv to 2
+halving the channels, crop-and-concatenate along channels (axis -1 in
+NHWC; axis 1 would stack rows, a common porting slip), 1x1 conv to 2
 classes: 31,030,658 parameters for a 572x572x1 input, output 388x388x2
 (RGB input adds 1,152 weights to the first conv). Only sizes whose pooled
 maps are all even are valid (188, 204, ..., 572, ...); the trainer
@@ -30,7 +30,7 @@ deformation (3x3 grid, sigma 10 px), flips, the border weight map (w0 = 10,
 sigma = 5 px) in the loss, batch 1, momentum 0.99. The in-training eval
 scores each validation slice's central 388x388 tile (a 572 pad window);
 whole-slice pixel and Rand errors: `fluxseg eval` / fluxseg.train.isbi_metrics.
-Expected: the seed builds the graph only and trains nothing. ':isbi': the
+Expected: ':isbi': the
 paper's challenge test-set figures (Ronneberger et al. 2015, Table 1):
 warping error 0.000353, Rand error 0.0382, pixel error 0.0611; on the
 5 held-out training slices expect pixel error ~0.06-0.08 and a Rand error

@@ -17,6 +17,7 @@ checkpoint and exits with status 0.
 
 import json
 import os
+import re
 import sys
 
 from absl import app, flags, logging
@@ -26,9 +27,7 @@ from ml_collections import config_flags
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_CONFIG = os.path.join(REPO, "experiments", "default.py")
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", DEFAULT_CONFIG, "experiment config file (experiments/NAME.py[:ARG])",
-    lock_config=True)
+_CONFIG = None  # defined by run(), once the overrides are known to name real keys
 _WORKDIR = flags.DEFINE_string("workdir", None, "output directory (default runs/<experiment>)")
 _MODE = flags.DEFINE_enum("mode", "train", ["train", "eval"], "train (and evaluate) or only evaluate")
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "multi-process: HOST:PORT of process 0")
@@ -75,6 +74,54 @@ def main(argv):
     return 0
 
 
+def unknown_key_message(config, override: str) -> str | None:
+    """None if ``config`` has the key of ``--config.a.b``; else the keys it does have there."""
+    node, path = config, []
+    for part in override.split(".")[1:]:
+        if not hasattr(node, "keys") or part not in node:
+            where = ".".join(["config", *path])
+            keys = ", ".join(sorted(node.keys())) if hasattr(node, "keys") else "none (not a group)"
+            return f"--{override}: the config has no such key; the keys of {where} are: {keys}"
+        node, path = node[part], path + [part]
+    return None
+
+
+def _config_argument(argv: list[str]) -> str:
+    for i, arg in enumerate(argv):
+        if arg.startswith(("--config=", "-config=")):
+            return arg.split("=", 1)[1]
+        if arg in ("--config", "-config") and i + 1 < len(argv):
+            return argv[i + 1]
+    return DEFAULT_CONFIG
+
+
+def check_overrides(argv: list[str]) -> None:
+    """Exits with the valid keys if a --config.KEY=VALUE names a key the config lacks.
+
+    ml_collections would fail with a bare KeyError traceback, and before
+    absl's flag parsing starts, so the check runs on ``argv`` first.
+    """
+    overrides = [m.group(2) for m in map(re.compile(r"^--?(no)?(config\.[^=]+)").match, argv) if m]
+    if not overrides:
+        return
+    from fluxseg.train.config import load_config_file
+
+    path, _, arg = _config_argument(argv).partition(":")
+    module = load_config_file(path)
+    config = module.get_config(arg) if arg else module.get_config()
+    for override in overrides:
+        message = unknown_key_message(config, override)
+        if message:
+            raise SystemExit(f"fluxseg: {message}")
+
+
 def run(argv=None) -> None:
     """Parses absl flags from `argv` (default sys.argv) and runs; exits with main's status."""
+    global _CONFIG
+    argv = list(sys.argv if argv is None else argv)
+    check_overrides(argv)
+    # ml_collections reads the overrides when the flag is defined, from the argv given here.
+    _CONFIG = config_flags.DEFINE_config_file(
+        "config", DEFAULT_CONFIG, "experiment config file (experiments/NAME.py[:ARG])",
+        lock_config=True, sys_argv=argv)
     app.run(lambda args: sys.exit(main(args)), argv=argv)

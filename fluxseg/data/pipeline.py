@@ -33,6 +33,7 @@ from typing import Iterator, Optional
 import numpy as np
 import tensorflow_datasets as tfds
 
+from fluxseg import tasks
 from fluxseg.data import config as config_lib
 from fluxseg.data import recipe, sources
 from fluxseg.data import transforms as T
@@ -75,8 +76,8 @@ class _Reader:
 
     def __init__(self, cfg, builder):
         self.cfg, self.builder = cfg, builder
-        self.segmentation = cfg.task == "segmentation"
-        target = cfg.mask_key if self.segmentation else cfg.label_key
+        self.task = tasks.kind(cfg.task)
+        target = cfg.mask_key if self.task.dense else cfg.label_key
         self.keys = (cfg.image_key, target)
         features = builder.info.features
         # Keep images encoded through shuffling and skipping: the shuffle
@@ -98,7 +99,7 @@ class _Reader:
         key = cfg.image_key
         image = features[key].decode_example(ex[key]) if key in self.decoders else ex[key]
         image = T.to_channels(image, self.channels)
-        if not self.segmentation:
+        if not self.task.dense:
             return image, None, tf.cast(ex[cfg.label_key], tf.int32)
         key = cfg.mask_key
         mask = features[key].decode_example(ex[key]) if key in self.decoders else ex[key]
@@ -113,9 +114,14 @@ class _Reader:
         return image, mask, None
 
     def output(self, image, mask, label) -> dict:
-        if self.segmentation:
-            return {"image": image, "mask": tf.cast(mask[..., 0], tf.int32)}
-        return {"image": image, "label": label}
+        target = tf.cast(mask[..., 0], tf.int32) if self.task.dense else label
+        return {"image": image, self.task.target_key: target}
+
+    def padding_target(self, size) -> tf.Tensor:
+        """The target of an eval padding row: a mask of ignore_index, or label -1."""
+        if self.task.dense:
+            return tf.fill(size, tf.constant(self.cfg.ignore_index, tf.int32))
+        return tf.constant(-1, tf.int32)
 
 
 def _num_examples(builder, split, name: str) -> int:
@@ -277,11 +283,8 @@ def eval_iterator(data_cfg, split: str, *, global_batch_size: int,
             image, mask = T.resize_to(image, mask, size)
         return {**reader.output(image, mask, label), "valid": tf.constant(True)}
 
-    padding = {"image": tf.zeros((*size, reader.channels), tf.uint8), "valid": tf.constant(False)}
-    if reader.segmentation:
-        padding["mask"] = tf.fill(size, tf.constant(ignore, tf.int32))
-    else:
-        padding["label"] = tf.constant(-1, tf.int32)
+    padding = {"image": tf.zeros((*size, reader.channels), tf.uint8), "valid": tf.constant(False),
+               reader.task.target_key: reader.padding_target(size)}
     ds = reader.records(shards[pi]).map(example, num_parallel_calls=data_cfg.num_parallel_calls)
     ds = ds.concatenate(tf.data.Dataset.from_tensors(padding).repeat(num_batches * b - counts[pi]))
     ds = ds.batch(b, drop_remainder=True).prefetch(data_cfg.prefetch).with_options(_options())

@@ -13,6 +13,7 @@ draws from the 'dropout' rng. Layers come from the `layers.Ops` factories.
 from fluxseg.models.layers import DEFAULT_OPS, Ops, bilinear_kernel
 from fluxseg.models.registry import ModelSpec, create, names, spec
 from fluxseg.models.inspect import count_params, features, frozen_patterns
+from fluxseg.models.parts import Part, pretrained_parts
 
 __all__ = [
     "DEFAULT_OPS",
@@ -24,5 +25,7 @@ __all__ = [
     "features",
     "frozen_patterns",
     "names",
+    "Part",
+    "pretrained_parts",
     "spec",
 ]

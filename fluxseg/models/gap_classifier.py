@@ -1,8 +1,8 @@
-"""Backbone + global average pooling + Dense (SPEC S1, "Car or Truck").
+"""Backbone + global average pooling + Dense (transfer learning, Lin et al. 2014 §3.2).
 
-The seed puts a pretrained VGG16 base under GlobalAvgPool2D and a one-unit
-sigmoid Dense; any registered backbone that returns a feature map with
-`include_top=False` works here.
+The default puts a pretrained VGG16 base under GlobalAvgPool2D and a one-unit
+sigmoid Dense (a binary classifier); any encoder of fluxseg.models.encoders
+works in its place.
 """
 from __future__ import annotations
 
@@ -11,18 +11,20 @@ from typing import Any, Optional
 import flax.linen as nn
 import jax
 
-from fluxseg.models import layers
+from fluxseg.models import encoders, layers
 from fluxseg.models.layers import DEFAULT_OPS, Ops, tap
+from fluxseg.models.parts import Part
 
-BACKBONES = ("vgg16", "resnet18", "resnet34", "resnet50", "resnet101", "resnet50_keras")
+BACKBONES = tuple(encoders.ENCODERS)
 
 
 class GAPClassifier(nn.Module):
     """Input [N, H, W, 3]; output [N, num_classes] logits (1 = binary, sigmoid in the loss).
 
-    The backbone's parameters sit under 'backbone'. `freeze_backbone` (the
-    seed's transfer-learning setup) stops gradients into it and lists it in
-    `frozen_patterns()`; its BatchNorm (if any) then stays in inference mode.
+    The backbone (any encoder of fluxseg.models.encoders) sits under
+    'backbone'. `freeze_backbone` (feature extraction: only the head learns)
+    stops gradients into it and lists it in `frozen_patterns()`; its
+    BatchNorm (if any) then stays in inference mode.
     """
 
     backbone: str = "vgg16"
@@ -32,22 +34,20 @@ class GAPClassifier(nn.Module):
     ops: Ops = DEFAULT_OPS
     dtype: Any = None
 
+    def _backbone(self, **kw):
+        return encoders.create(self.backbone, bn_axis_name=self.bn_axis_name, ops=self.ops,
+                               dtype=self.dtype, **kw)
+
     def frozen_patterns(self) -> tuple[str, ...]:
         return (r"^backbone/",) if self.freeze_backbone else ()
 
+    def pretrained_parts(self) -> tuple[Part, ...]:
+        return tuple(p.under("backbone/") for p in self._backbone(parent=None).pretrained_parts())
+
     @nn.compact
     def __call__(self, x, train: bool = False):
-        from fluxseg.models import registry  # the registry imports this module
-
-        if self.backbone not in BACKBONES:
-            raise ValueError(f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
-        kw = dict(include_top=False, ops=self.ops, dtype=self.dtype, name="backbone")
-        if self.backbone != "vgg16":
-            kw["bn_axis_name"] = self.bn_axis_name
-        net = registry.create(self.backbone, **kw)
-        x = net(x, train=train and not self.freeze_backbone)
+        x = self._backbone(name="backbone")(x, train=train and not self.freeze_backbone)
         if self.freeze_backbone:
             x = jax.lax.stop_gradient(x)
         x = tap(self, "pooled", layers.global_avg_pool(x))
         return tap(self, "logits", self.ops.dense(self.num_classes, dtype=self.dtype, name="dense")(x))
-

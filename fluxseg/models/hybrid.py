@@ -1,4 +1,4 @@
-"""Hybrid VGG16 -> ResNet50 classifier (SPEC S0a).
+"""Hybrid VGG16 -> ResNet50 classifier: one ImageNet backbone's features fed to another.
 
 VGG16's convolutional base (frozen by default) turns the image into a
 [H/32, W/32, 512] map; nearest upsampling x32 brings it back to H x W; a 1x1
@@ -16,12 +16,13 @@ import jax
 
 from fluxseg.models import layers
 from fluxseg.models.layers import DEFAULT_OPS, Ops, tap
+from fluxseg.models.parts import Part
 from fluxseg.models.resnet_keras import ResNet50Keras
 from fluxseg.models.vgg import VGG16
 
 
 class HybridVGG16ResNet50(nn.Module):
-    """Input [N, H, W, 3] with H, W multiples of 32 (224 in the seed); output [N, num_classes]."""
+    """Input [N, H, W, 3] with H, W multiples of 32 (224 for ImageNet weights); output [N, num_classes]."""
 
     num_classes: int = 10
     freeze_vgg: bool = True
@@ -32,6 +33,9 @@ class HybridVGG16ResNet50(nn.Module):
     # Regexes over '/'-joined parameter paths that training keeps fixed.
     def frozen_patterns(self) -> tuple[str, ...]:
         return (r"^vgg16/",) if self.freeze_vgg else ()
+
+    def pretrained_parts(self) -> tuple[Part, ...]:
+        return (Part("vgg16", "vgg16/"), Part("resnet50_keras", "resnet50/"))
 
     @nn.compact
     def __call__(self, x, train: bool = False):

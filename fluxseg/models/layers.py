@@ -12,6 +12,7 @@ agree but values differ, which breaks converted weights.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any, Callable, Sequence
 
@@ -169,14 +170,26 @@ def adaptive_avg_pool(x: Array, out_hw: tuple[int, int]) -> Array:
     return jnp.concatenate(cols, axis=2)
 
 
-def center_crop(x: Array, hw: tuple[int, int]) -> Array:
-    """Crops an NHWC map to `hw` around its centre (U-Net's copy-and-crop)."""
+def crop(x: Array, hw: tuple[int, int], offset: int | tuple[int, int] = 0) -> Array:
+    """The ``hw`` window of an N,H,W[,C] map starting at ``offset`` (top, left).
+
+    Offset 0 (top-left) aligns maps that a stride-s encoder rounded up
+    (ceil): pixel i of a stride-s map covers input pixels [i*s, (i+1)*s).
+    Caffe's FCN crops at fixed offsets instead (Long et al.'s 19, 5, 27, ...).
+    """
     h, w = x.shape[1:3]
     th, tw = hw
-    if th > h or tw > w:
-        raise ValueError(f"cannot crop a {h}x{w} map to {th}x{tw}")
-    top, left = (h - th) // 2, (w - tw) // 2
+    top, left = (offset, offset) if isinstance(offset, int) else offset
+    if top + th > h or left + tw > w or min(top, left) < 0:
+        raise ValueError(f"cannot crop a {th}x{tw} window at {(top, left)} from a {h}x{w} map")
     return x[:, top : top + th, left : left + tw]
+
+
+def center_crop(x: Array, hw: tuple[int, int]) -> Array:
+    """Crops an N,H,W[,C] map to `hw` around its centre (U-Net's copy-and-crop:
+    unpadded convolutions trim the same margin on every side)."""
+    h, w = x.shape[1:3]
+    return crop(x, hw, ((h - hw[0]) // 2, (w - hw[1]) // 2))
 
 
 def crop_and_concat(x: Array, skip: Array) -> Array:
@@ -234,6 +247,17 @@ def conv(ops: Ops, features: int, kernel: int, stride: int = 1, padding: int | P
     """A 2-D convolution from `ops` with explicit padding (an int means symmetric)."""
     pad = sym_pad(padding) if isinstance(padding, int) else tuple(padding)
     return ops.conv(features, (kernel, kernel), strides=(stride, stride), padding=pad, **kw)
+
+
+def batch_norm(module: nn.Module, train: bool) -> Callable[..., nn.Module]:
+    """BatchNorm with ``module``'s bn_momentum / bn_epsilon / bn_axis_name / dtype.
+
+    Batch statistics in training, running averages otherwise; with
+    ``bn_axis_name`` the statistics are averaged over that device axis.
+    """
+    return functools.partial(nn.BatchNorm, use_running_average=not train,
+                             momentum=module.bn_momentum, epsilon=module.bn_epsilon,
+                             axis_name=module.bn_axis_name, dtype=module.dtype)
 
 
 def tap(module: nn.Module, name: str, x: Array) -> Array:

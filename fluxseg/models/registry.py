@@ -5,7 +5,7 @@ import dataclasses
 import functools
 from typing import Any, Callable
 
-from fluxseg.models import fcn, gap_classifier, hybrid, resnet, resnet_keras, small_cnn, unet, unet_resnet50, vgg
+from fluxseg.models import encoder_unet, encoders, fcn, gap_classifier, hybrid, resnet, resnet_keras, small_cnn, unet, vgg
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,8 +27,12 @@ _REGISTRY: dict[str, ModelSpec] = {
     "resnet50_keras": ModelSpec(resnet_keras.ResNet50Keras, (224, 224, 3), "classification", "ResNet50 v1, Keras Applications layout"),
     "hybrid_vgg16_resnet50": ModelSpec(hybrid.HybridVGG16ResNet50, (224, 224, 3), "classification", "S0a: frozen VGG16 -> x32 upsample -> ResNet50 classifier"),
     "unet": ModelSpec(unet.UNet, (572, 572, 1), "segmentation", "S4: the original unpadded U-Net"),
-    "unet_resnet50": ModelSpec(unet_resnet50.UNetResNet50, (256, 256, 3), "segmentation", "S0b: U-Net decoder on a Keras ResNet50 encoder"),
-    "fcn_resnet18": ModelSpec(fcn.FCNResNet18, (320, 480, 3), "segmentation", "S3: d2l FCN on ResNet-18 (32s/16s/8s)"),
+    "unet_resnet50": ModelSpec(
+        functools.partial(encoder_unet.EncoderUNet, encoder="resnet50_keras", decoder_channels=(512, 256, 128, 64)),
+        (256, 256, 3), "segmentation", "S0b: U-Net decoder on a Keras ResNet50 encoder"),
+    "encoder_unet": ModelSpec(encoder_unet.EncoderUNet, (256, 256, 3), "segmentation", "U-Net decoder on any encoder (encoder=...)"),
+    "fcn_resnet18": ModelSpec(functools.partial(fcn.EncoderFCN, encoder="resnet18"), (320, 480, 3), "segmentation", "S3: d2l FCN on ResNet-18 (32s/16s/8s)"),
+    "encoder_fcn": ModelSpec(fcn.EncoderFCN, (320, 480, 3), "segmentation", "d2l FCN head on any encoder (encoder=...)"),
     "fcn_vgg16": ModelSpec(fcn.FCNVGG16, (320, 480, 3), "segmentation", "Long et al. FCN-32s/16s/8s on VGG16"),
     "cnn_small": ModelSpec(small_cnn.SmallCNN, (150, 150, 3), "classification", "S2: Chollet's cats-vs-dogs CNN"),
     "gap_classifier": ModelSpec(gap_classifier.GAPClassifier, (224, 224, 3), "classification", "S1: backbone + global average pooling + Dense"),
@@ -47,18 +51,13 @@ def spec(name: str) -> ModelSpec:
         raise ValueError(f"unknown model {name!r}; registered models: {', '.join(names())}") from None
 
 
-def _fields(build) -> set[str]:
-    cls = build.func if isinstance(build, functools.partial) else build
-    return {f.name for f in dataclasses.fields(cls)} - {"parent"}
-
-
 def create(name: str, /, **overrides):
     """Builds the flax module registered as `name`, with attribute overrides.
 
     Unknown override names raise an error listing the model's attributes.
     """
     build = spec(name).build
-    allowed = _fields(build)
+    allowed = encoders.fields(build)
     unknown = sorted(set(overrides) - allowed)
     if unknown:
         raise TypeError(f"{name} has no option(s) {unknown}; its options are: {', '.join(sorted(allowed))}")

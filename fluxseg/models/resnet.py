@@ -16,6 +16,7 @@ import flax.linen as nn
 
 from fluxseg.models import layers
 from fluxseg.models.layers import DEFAULT_OPS, Ops, tap
+from fluxseg.models.parts import Part
 
 # torchvision: kaiming_normal_(mode='fan_out', nonlinearity='relu')
 conv_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
@@ -82,16 +83,21 @@ class ResNet(nn.Module):
     ops: Ops = DEFAULT_OPS
     dtype: Any = None
 
+    def pretrained_parts(self) -> tuple[Part, ...]:
+        # torchvision publishes the four standard depths, at width 64 only
+        # (another width fails the loader's shape check, naming the leaf).
+        name = DEPTHS.get((tuple(self.stage_sizes), self.block))
+        return (Part(name, include_top=self.include_top),) if name else ()
+
+    def pyramid(self) -> tuple[tuple[str, int, int], ...]:
+        """The encoder contract (fluxseg.models.encoders): (name, stride, channels)."""
+        stages = tuple((f"layer{i + 1}", 2 ** (i + 2), self.width * 2**i * self.block.expansion)
+                       for i in range(len(self.stage_sizes)))
+        return (("relu", 2, self.width), *stages)
+
     @nn.compact
     def __call__(self, x, train: bool = False, return_features: bool = False):
-        norm = functools.partial(
-            nn.BatchNorm,
-            use_running_average=not train,
-            momentum=self.bn_momentum,
-            epsilon=self.bn_epsilon,
-            axis_name=self.bn_axis_name,
-            dtype=self.dtype,
-        )
+        norm = layers.batch_norm(self, train)
         x = layers.conv(self.ops, self.width, 7, 2, 3, use_bias=False, kernel_init=conv_init, dtype=self.dtype, name="conv1")(x)
         feats = {"relu": tap(self, "relu", nn.relu(norm(name="bn1")(x)))}
         x = self.ops.max_pool(feats["relu"], 3, 2, padding=1)
@@ -108,6 +114,9 @@ class ResNet(nn.Module):
         return tap(self, "fc", self.ops.dense(self.num_classes, dtype=self.dtype, name="fc")(x))
 
 
+# (blocks per stage, block) of each published depth, by its torchvision name.
+DEPTHS = {((2, 2, 2, 2), BasicBlock): "resnet18", ((3, 4, 6, 3), BasicBlock): "resnet34",
+          ((3, 4, 6, 3), Bottleneck): "resnet50", ((3, 4, 23, 3), Bottleneck): "resnet101"}
 ResNet18 = functools.partial(ResNet, stage_sizes=(2, 2, 2, 2), block=BasicBlock)
 ResNet34 = functools.partial(ResNet, stage_sizes=(3, 4, 6, 3), block=BasicBlock)
 ResNet50 = functools.partial(ResNet, stage_sizes=(3, 4, 6, 3), block=Bottleneck)

@@ -16,11 +16,10 @@ import jax.numpy as jnp
 
 from fluxseg.models import layers
 from fluxseg.models.layers import DEFAULT_OPS, Ops, tap
+from fluxseg.models.parts import Part
 
 # (stage name, blocks, filters, stride of the first block)
 RESNET50_STAGES = (("conv2", 3, 64, 1), ("conv3", 4, 128, 2), ("conv4", 6, 256, 2), ("conv5", 3, 512, 2))
-# The feature maps a U-Net decoder takes from this encoder, finest first.
-SKIP_NAMES = ("conv1_relu", "conv2_block3_out", "conv3_block4_out", "conv4_block6_out", "conv5_block3_out")
 
 # Keras' default kernel initializer.
 glorot = nn.initializers.glorot_uniform()
@@ -35,8 +34,8 @@ class ResNet50Keras(nn.Module):
 
     Sizes: conv1 is floor((H+6-7)/2)+1 = ceil(H/2), pool1 floor((n+2-3)/2)+1,
     each later stride-2 stage ceil(n/2): conv5_block3_out is
-    [N, ~H/32, ~W/32, 2048]. Every Keras layer output named in SKIP_NAMES and
-    every `*_out` block output is tapped. `include_top=False` returns
+    [N, ~H/32, ~W/32, 2048]. conv1_relu and every `*_out` block output are
+    tapped. `include_top=False` returns
     conv5_block3_out; `return_features=True` returns the dict of block outputs.
     """
 
@@ -48,16 +47,18 @@ class ResNet50Keras(nn.Module):
     ops: Ops = DEFAULT_OPS
     dtype: Any = None
 
+    def pretrained_parts(self) -> tuple[Part, ...]:
+        return (Part("resnet50_keras", include_top=self.include_top),)
+
+    def pyramid(self) -> tuple[tuple[str, int, int], ...]:
+        """The encoder contract (fluxseg.models.encoders): (name, stride, channels)."""
+        stages = tuple((f"{stage}_block{n}_out", 2 ** (i + 2), 4 * filters)
+                       for i, (stage, n, filters, _) in enumerate(RESNET50_STAGES))
+        return (("conv1_relu", 2, 64), *stages)
+
     @nn.compact
     def __call__(self, x, train: bool = False, return_features: bool = False):
-        norm = functools.partial(
-            nn.BatchNorm,
-            use_running_average=not train,
-            momentum=self.bn_momentum,
-            epsilon=self.bn_epsilon,
-            axis_name=self.bn_axis_name,
-            dtype=self.dtype,
-        )
+        norm = layers.batch_norm(self, train)
         conv = functools.partial(layers.conv, self.ops, kernel_init=glorot, dtype=self.dtype)
         feats = {}
         x = conv(64, 7, 2, name="conv1_conv")(_zero_pad(x, 3))

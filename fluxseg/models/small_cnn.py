@@ -1,4 +1,4 @@
-"""The small cats-vs-dogs convnet of Chollet's DLwP §5.2/5.4 (SPEC S2).
+"""The small cats-vs-dogs convnet of Chollet, Deep Learning with Python §5.2/5.4.
 
 150x150x3 -> four (3x3 valid conv + ReLU, 2x2 max pool) with 32/64/128/128
 filters -> Flatten -> Dropout 0.5 -> Dense 512 ReLU -> Dense 1 (the sigmoid

@@ -1,10 +1,10 @@
-"""The original U-Net (Ronneberger et al. 2015; SPEC S4).
+"""The original U-Net (Ronneberger, Fischer & Brox 2015, Fig. 1).
 
 Unpadded: every 3x3 conv trims 2 pixels, so the output is smaller than the
 input (572 -> 388) and every pooled map must have an even size. The paper's
 up-convolution (2x2, stride 2, halving the channels) has no activation; the
 contracting map is centre-cropped and concatenated after it along channels
-(the seed's axis=1 concatenation is a bug). With 64 base features and 2
+(axis -1 in NHWC; axis 1 would stack rows). With 64 base features and 2
 classes: 31,030,658 parameters.
 
 `padding='same'` gives the common padded variant (output = input size, any

@@ -12,6 +12,7 @@ import flax.linen as nn
 
 from fluxseg.models import layers
 from fluxseg.models.layers import DEFAULT_OPS, Ops, tap
+from fluxseg.models.parts import Part
 
 # (block, number of 3x3 convs, channels)
 VGG16_BLOCKS = ((1, 2, 64), (2, 2, 128), (3, 3, 256), (4, 3, 512), (5, 3, 512))
@@ -39,6 +40,17 @@ class VGG16(nn.Module):
     pool_ceil: bool = False
     ops: Ops = DEFAULT_OPS
     dtype: Any = None
+
+    def pretrained_parts(self) -> tuple[Part, ...]:
+        return (Part("vgg16", include_top=self.include_top),)
+
+    def pyramid(self) -> tuple[tuple[str, int, int], ...]:
+        """The encoder contract (fluxseg.models.encoders): (name, stride, channels).
+
+        Pools round down, so decoders on VGG16 need sides that are multiples of 32.
+        """
+        last_convs = [(f"block{b}_conv{n}", 2 ** (b - 1), ch) for b, n, ch in VGG16_BLOCKS]
+        return (*last_convs, ("block5_pool", 32, VGG16_BLOCKS[-1][2]))
 
     @nn.compact
     def __call__(self, x, train: bool = False, return_features: bool = False):

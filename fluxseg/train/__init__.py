@@ -8,6 +8,8 @@
 
 Modules: config (every key and its default), step (the pure per-device
 train/eval steps), parallel (pmap and jit+shard_map wrappers), losses,
-metrics, optim, checkpoint, loop, writers (JSON lines, TensorBoard, PNG),
-distributed (multi-process initialisation), build (config -> model/optimiser).
+metrics, optim, checkpoint, loop, preemption (SIGTERM -> save and stop),
+writers (JSON lines, TensorBoard, PNG), distributed (multi-process
+initialisation), build (config -> model/optimiser/task). What differs by task
+(targets, class ids, scores) lives in fluxseg.tasks.
 """

@@ -1,26 +1,18 @@
-"""From a config to the pieces a step needs: model, optimiser, StepSpec.
+"""From a config to the pieces a step needs: model, optimiser, task, StepSpec.
 
 Shared by the training loop, `evaluate`, `restore` and `predict`, so a
-checkpoint is always rebuilt exactly the way it was trained.
+checkpoint is always rebuilt exactly the way it was trained. Every key is
+read directly: its default lives in ``config.base_config()`` only.
 """
 from __future__ import annotations
 
-import dataclasses
-import functools
-
 import jax.numpy as jnp
 
+from fluxseg import tasks
 from fluxseg.train import optim
 from fluxseg.train.step import StepSpec
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
-
-
-def _model_fields(name: str) -> set[str]:
-    from fluxseg import models
-    build = models.spec(name).build
-    cls = build.func if isinstance(build, functools.partial) else build
-    return {f.name for f in dataclasses.fields(cls)}
 
 
 def model(config, axis_name: str | None = None):
@@ -32,15 +24,15 @@ def model(config, axis_name: str | None = None):
     BatchNorm (cross-replica statistics).
     """
     from fluxseg import models
-    fields = _model_fields(config.model)
-    kw = dict(config.get("model_kwargs", {}) or {})
-    if "num_classes" in fields and config.get("num_classes") is not None:
+    from fluxseg.models.encoders import fields as module_fields
+    fields = module_fields(models.spec(config.model).build)
+    kw = dict(config.model_kwargs)
+    if "num_classes" in fields and config.num_classes is not None:
         kw.setdefault("num_classes", int(config.num_classes))
-    dtype = config.get("dtype", "float32")
-    if dtype not in DTYPES:
-        raise ValueError(f"config.dtype={dtype!r}; expected one of {sorted(DTYPES)}")
-    if dtype != "float32" and "dtype" in fields:
-        kw["dtype"] = DTYPES[dtype]
+    if config.dtype not in DTYPES:
+        raise ValueError(f"config.dtype={config.dtype!r}; expected one of {sorted(DTYPES)}")
+    if config.dtype != "float32" and "dtype" in fields:
+        kw["dtype"] = DTYPES[config.dtype]
     if axis_name is not None and "bn_axis_name" in fields:
         kw["bn_axis_name"] = axis_name
     for k, v in kw.items():
@@ -51,26 +43,37 @@ def model(config, axis_name: str | None = None):
 
 def frozen_patterns(config, module) -> tuple[str, ...]:
     """config.optim.frozen if set (a list of regexes; [] = train all), else the model's default."""
-    explicit = config.optim.get("frozen", None)
-    if explicit is not None:
-        return tuple(explicit)
+    if config.optim.frozen is not None:
+        return tuple(config.optim.frozen)
     from fluxseg import models
     return tuple(models.frozen_patterns(module))
 
 
 def preprocess_fn(config):
     from fluxseg.weights import preprocess
-    return preprocess.get(config.get("preprocess", "unit"))
+    return preprocess.get(config.preprocess)
 
 
-def step_spec(config, *, axis_name=None, total_steps=None, with_optimizer=True) -> StepSpec:
-    module = model(config, axis_name)
-    tx = None
-    if with_optimizer:
-        tx, _ = optim.create(config.optim, total_steps or int(config.num_train_steps),
-                             frozen_patterns(config, module))
-    cw = config.get("class_weights", None)
-    return StepSpec(model=module, tx=tx, task=config.task, num_classes=int(config.num_classes),
-                    loss=config.loss, ignore_index=int(config.get("ignore_index", 255)),
+def task(config) -> tasks.Task:
+    """The task object of a resolved config (task, num_classes and ignore_index filled in)."""
+    return tasks.create(config.task, num_classes=int(config.num_classes),
+                        ignore_index=int(config.ignore_index))
+
+
+def optimizer(config, module, total_steps: int | None = None):
+    """(tx, lr_schedule) for ``module``; the loop logs this very schedule."""
+    return optim.create(config.optim, total_steps or int(config.num_train_steps),
+                        frozen_patterns(config, module))
+
+
+def step_spec(config, *, axis_name=None, total_steps=None, with_optimizer=True,
+              module=None, tx=None) -> StepSpec:
+    """Everything static a step needs; ``module`` / ``tx`` reuse pieces already built."""
+    if module is None:
+        module = model(config, axis_name)
+    if tx is None and with_optimizer:
+        tx, _ = optimizer(config, module, total_steps)
+    cw = config.class_weights
+    return StepSpec(model=module, tx=tx, task=task(config), loss=config.loss,
                     class_weights=tuple(float(w) for w in cw) if cw is not None else None,
                     preprocess=preprocess_fn(config), axis_name=axis_name)

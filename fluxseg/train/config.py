@@ -66,6 +66,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.best_mode = "max"
     c.async_checkpoints = True
     c.num_eval_images = 4              # predictions drawn at each eval
+    c.isbi_metrics = False             # eval adds ISBI pixel and Rand errors (segmentation)
 
     c.max_steps_per_run = 0            # >0: save and stop after this many steps (job time limits)
 
@@ -97,6 +98,22 @@ def resolve(config, data_info=None) -> ml_collections.ConfigDict:
     if c.num_classes is None:
         raise ValueError("config.num_classes is unset and no data info was given to fill it")
     return c
+
+
+def with_preprocess(config, name: str) -> ml_collections.ConfigDict:
+    """A copy of ``config`` whose ``preprocess`` is ``name``: what a run saves, so
+    that ``restore`` and ``evaluate`` feed the model as it was trained."""
+    c = ml_collections.ConfigDict(config.to_dict())
+    c.preprocess = name
+    return c
+
+
+def from_values(values: dict, data_info=None) -> ml_collections.ConfigDict:
+    """``base_config()`` with ``values`` merged in (a nested dict updates the nested
+    keys it names), resolved: for scripts and tests that build a step directly."""
+    c = base_config()
+    c.update(values)
+    return resolve(c, data_info)
 
 
 def load_config_file(path: str):

@@ -43,16 +43,16 @@ def schedule(cfg, total_updates: int) -> optax.Schedule:
     linear warmup from 0; cfg.end_lr_factor is the final fraction of the peak.
     """
     lr = float(cfg.learning_rate)
-    warmup = int(cfg.get("warmup_steps", 0) or 0)
+    warmup = int(cfg.warmup_steps)
     decay_steps = max(total_updates - warmup, 1)
-    end = lr * float(cfg.get("end_lr_factor", 0.0) or 0.0)
-    kind = cfg.get("schedule", "constant")
+    end = lr * float(cfg.end_lr_factor)
+    kind = cfg.schedule
     if kind == "constant":
         main = optax.constant_schedule(lr)
     elif kind == "cosine":
         main = optax.cosine_decay_schedule(lr, decay_steps, alpha=end / lr if lr else 0.0)
     elif kind == "poly":
-        main = optax.polynomial_schedule(lr, end, float(cfg.get("power", 0.9)), decay_steps)
+        main = optax.polynomial_schedule(lr, end, float(cfg.power), decay_steps)
     else:
         raise ValueError(f"unknown schedule {kind!r}; expected 'constant', 'cosine' or 'poly'")
     if warmup <= 0:
@@ -61,37 +61,42 @@ def schedule(cfg, total_updates: int) -> optax.Schedule:
     return optax.join_schedules([ramp, main], [warmup])
 
 
+def updates(cfg, total_steps: int) -> int:
+    """Optimiser updates in a run of ``total_steps`` batches (accum_steps batches each)."""
+    return max(int(total_steps) // int(cfg.accum_steps), 1)
+
+
 def create(cfg, total_steps: int, frozen_patterns: Sequence[str] = ()) -> tuple[
         optax.GradientTransformation, optax.Schedule]:
-    """(tx, lr_schedule) from ``config.optim``.
+    """(tx, lr_schedule) from ``config.optim``; every key is read, none defaulted here.
 
     total_steps counts batches; with ``cfg.accum_steps = k`` the optimiser
-    makes total_steps // k updates, each on the mean gradient of k batches.
+    makes total_steps // k updates, each on the mean gradient of k batches,
+    and ``lr_schedule`` is indexed by update (``learning_rate_at`` maps a
+    batch step onto it).
     """
-    accum = int(cfg.get("accum_steps", 1) or 1)
-    lr = schedule(cfg, max(total_steps // accum, 1))
+    accum = int(cfg.accum_steps)
+    lr = schedule(cfg, updates(cfg, total_steps))
     name = cfg.name
-    wd = float(cfg.get("weight_decay", 0.0) or 0.0)
+    wd = float(cfg.weight_decay)
     chain: list[Any] = []
-    if cfg.get("grad_clip_norm"):
+    if cfg.grad_clip_norm:
         chain.append(optax.clip_by_global_norm(float(cfg.grad_clip_norm)))
     if name == "sgd":
         if wd:
             chain.append(optax.add_decayed_weights(wd))
-        chain.append(optax.sgd(lr, momentum=float(cfg.get("momentum", 0.0)) or None,
-                               nesterov=bool(cfg.get("nesterov", False))))
+        chain.append(optax.sgd(lr, momentum=float(cfg.momentum) or None,
+                               nesterov=bool(cfg.nesterov)))
     elif name == "adam":
         if wd:
             chain.append(optax.add_decayed_weights(wd))
-        chain.append(optax.adam(lr, b1=cfg.get("b1", 0.9), b2=cfg.get("b2", 0.999),
-                                eps=cfg.get("eps", 1e-8)))
-    elif name == "rmsprop":  # Keras RMSprop: rho 0.9, eps 1e-7 (Chollet's small convnet)
+        chain.append(optax.adam(lr, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps))
+    elif name == "rmsprop":
         if wd:
             chain.append(optax.add_decayed_weights(wd))
-        chain.append(optax.rmsprop(lr, decay=cfg.get("rho", 0.9), eps=cfg.get("eps", 1e-7)))
+        chain.append(optax.rmsprop(lr, decay=cfg.rho, eps=cfg.eps))
     elif name == "adamw":
-        chain.append(optax.adamw(lr, b1=cfg.get("b1", 0.9), b2=cfg.get("b2", 0.999),
-                                 eps=cfg.get("eps", 1e-8), weight_decay=wd))
+        chain.append(optax.adamw(lr, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, weight_decay=wd))
     else:
         raise ValueError(f"unknown optimizer {name!r}; expected 'sgd', 'adam', 'adamw' or 'rmsprop'")
     tx = optax.chain(*chain)
@@ -104,3 +109,8 @@ def create(cfg, total_steps: int, frozen_patterns: Sequence[str] = ()) -> tuple[
     if accum > 1:
         tx = optax.MultiSteps(tx, every_k_schedule=accum).gradient_transformation()
     return tx, lr
+
+
+def learning_rate_at(cfg, lr: optax.Schedule, step: int) -> float:
+    """The rate ``lr`` (from ``create``) applied by the update of batch ``step`` (1-based)."""
+    return float(lr(max(int(step) - 1, 0) // int(cfg.accum_steps)))

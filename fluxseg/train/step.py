@@ -23,8 +23,9 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
+from fluxseg import tasks
 from fluxseg.models import layers
-from fluxseg.train import losses, metrics
+from fluxseg.train import losses
 
 
 @flax.struct.dataclass
@@ -47,21 +48,18 @@ class StepSpec:
     """Everything static a step needs."""
     model: Any                       # flax.linen.Module
     tx: optax.GradientTransformation | None
-    task: str = "segmentation"       # 'segmentation' | 'classification'
-    num_classes: int = 2             # model output channels (1 = binary sigmoid)
+    task: tasks.Task                 # targets, class ids, metric sums
     loss: str = "softmax_ce"         # losses registry spec, e.g. 'softmax_ce+dice'
-    ignore_index: int = 255
     class_weights: tuple | None = None
     preprocess: Callable = lambda x: x / 255.0
     axis_name: str | None = None
 
-    @property
-    def metric_classes(self) -> int:
-        return 2 if self.num_classes == 1 else self.num_classes
 
+def init_state(model, tx: optax.GradientTransformation, seed, image_shape,
+               rng_impl: str | None = None) -> TrainState:
+    """Fresh state of ``model`` and optimiser ``tx`` from an integer seed.
 
-def init_state(spec: StepSpec, seed, image_shape, rng_impl: str | None = None) -> TrainState:
-    """Fresh state from an integer seed; image_shape is one example's (H, W, C).
+    image_shape is one example's (H, W, C).
 
     rng_impl picks the PRNG of the parameter initialisers (None = JAX's
     default threefry, identical on every platform; 'rbg' compiles several
@@ -70,36 +68,15 @@ def init_state(spec: StepSpec, seed, image_shape, rng_impl: str | None = None) -
     """
     init_key = jax.random.key(seed, impl=rng_impl) if rng_impl else jax.random.key(seed)
     x = jnp.zeros((1, *image_shape), jnp.float32)
-    variables = spec.model.init({"params": init_key, "dropout": init_key}, x, train=False)
+    variables = model.init({"params": init_key, "dropout": init_key}, x, train=False)
     params = variables["params"]
     return TrainState(step=jnp.zeros((), jnp.int32), params=params,
                       batch_stats=variables.get("batch_stats", {}),
-                      opt_state=spec.tx.init(params), rng=jax.random.PRNGKey(seed))
-
-
-def target_for(batch, logits, spec: StepSpec):
-    if spec.task == "classification":
-        return batch["label"]
-    # The valid U-Net's logits are smaller than its input: score the centre.
-    return layers.center_crop(batch["mask"], logits.shape[1:3])
-
-
-def predictions(logits, spec: StepSpec):
-    if spec.num_classes == 1:
-        return (logits[..., 0] > 0).astype(jnp.int32)
-    return jnp.argmax(logits, axis=-1).astype(jnp.int32)
+                      opt_state=tx.init(params), rng=jax.random.PRNGKey(seed))
 
 
 def _psum(x, axis_name):
     return x if axis_name is None else lax.psum(x, axis_name)
-
-
-def _binary_target(target, spec):
-    # For a one-channel sigmoid head any class id > 0 is foreground.
-    if spec.num_classes != 1:
-        return target
-    return jnp.where(losses.valid_mask(target, spec.ignore_index),
-                     (target > 0).astype(target.dtype), target)
 
 
 def train_step(state: TrainState, batch, spec: StepSpec):
@@ -114,7 +91,8 @@ def train_step(state: TrainState, batch, spec: StepSpec):
     rng = jax.random.fold_in(state.rng, state.step)
     if axis is not None:
         rng = jax.random.fold_in(rng, lax.axis_index(axis))
-    loss_kw = dict(ignore_index=spec.ignore_index, class_weights=spec.class_weights)
+    task = spec.task
+    loss_kw = dict(ignore_index=task.ignore_index, class_weights=spec.class_weights)
 
     def loss_fn(params):
         variables = {"params": params}
@@ -123,7 +101,7 @@ def train_step(state: TrainState, batch, spec: StepSpec):
         logits, updates = spec.model.apply(variables, x, train=True, mutable=["batch_stats"],
                                            rngs={"dropout": rng})
         logits = logits.astype(jnp.float32)
-        target = target_for(batch, logits, spec)
+        target = task.target(batch, logits)
         if "weight" in batch:  # per-pixel loss weights (U-Net border weight map)
             loss_kw["pixel_weights"] = layers.center_crop(batch["weight"], logits.shape[1:3])
         loss = 0.0
@@ -146,38 +124,33 @@ def train_step(state: TrainState, batch, spec: StepSpec):
     params = optax.apply_updates(state.params, updates)
     new_state = state.replace(step=state.step + 1, params=params, batch_stats=batch_stats,
                               opt_state=opt_state)
-    target = _binary_target(target, spec)
-    valid = losses.valid_mask(target, spec.ignore_index)
-    correct = jnp.sum((predictions(logits, spec) == target) & valid)
+    correct, count = task.correct(logits, target)
     out = {"loss": loss, "nonfinite": (~jnp.isfinite(loss)).astype(jnp.int32),
            "correct": _psum(correct.astype(jnp.int32), axis),
-           "count": _psum(jnp.sum(valid).astype(jnp.int32), axis)}
+           "count": _psum(count.astype(jnp.int32), axis)}
     return new_state, out
 
 
-def eval_step(variables, batch, spec: StepSpec):
-    """Metric sums for one batch (padding rows carry ignore targets).
-
-    Returns {'confusion': int32 [C,C], 'loss_terms': [K,2] (total, weight) per
-    loss term} and for
-    classifiers also top-1/top-5 counts; summed over devices.
-    """
+def _logits(variables, batch, spec: StepSpec):
     x = spec.preprocess(batch["image"].astype(jnp.float32))
-    logits = spec.model.apply(variables, x, train=False).astype(jnp.float32)
-    target = target_for(batch, logits, spec)
-    terms = losses.terms(spec.loss, logits, target, ignore_index=spec.ignore_index,
+    return spec.model.apply(variables, x, train=False).astype(jnp.float32)
+
+
+def eval_step(variables, batch, spec: StepSpec):
+    """Metric sums for one batch (padding rows carry ignore targets), summed over devices.
+
+    Returns the task's ``eval_sums`` (a confusion matrix; top-k counts for
+    classifiers) and 'loss_terms': [K,2] (total, weight) per loss term.
+    """
+    logits = _logits(variables, batch, spec)
+    target = spec.task.target(batch, logits)
+    terms = losses.terms(spec.loss, logits, target, ignore_index=spec.task.ignore_index,
                          class_weights=spec.class_weights)
-    bin_target = _binary_target(target, spec)
-    out = {"confusion": metrics.confusion_matrix(predictions(logits, spec), bin_target,
-                                                 spec.metric_classes, spec.ignore_index),
-           "loss_terms": jnp.asarray(terms, jnp.float32)}
-    if spec.task == "classification" and spec.num_classes > 1:
-        out.update(metrics.topk_correct(logits, target, (1, 5), spec.ignore_index))
+    out = {**spec.task.eval_sums(logits, target), "loss_terms": jnp.asarray(terms, jnp.float32)}
     return jax.tree_util.tree_map(lambda v: _psum(v, spec.axis_name), out)
 
 
 def predict_step(variables, batch, spec: StepSpec):
-    """(class-id predictions, logits) for a batch, for pictures in the logs."""
-    x = spec.preprocess(batch["image"].astype(jnp.float32))
-    logits = spec.model.apply(variables, x, train=False).astype(jnp.float32)
-    return predictions(logits, spec), logits
+    """(class ids, logits) for a batch, for pictures in the logs."""
+    logits = _logits(variables, batch, spec)
+    return tasks.class_ids(logits), logits

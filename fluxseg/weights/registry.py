@@ -35,7 +35,6 @@ class Source:
     name: str
     preprocess: str  # a `fluxseg.weights.preprocess` name
     convert: Callable  # (path, model_name) -> variables
-    cache_label: str
 
     def cache_dir(self) -> Path:
         """Where this source's own library keeps downloaded files (honours KERAS_HOME / TORCH_HOME)."""
@@ -52,8 +51,8 @@ def torch_cache_dir() -> Path:
 
 
 SOURCES = {
-    "keras": Source("keras", "caffe", convert_keras_h5, "Keras cache"),
-    "torchvision": Source("torchvision", "torch", convert_torchvision, "torch hub cache"),
+    "keras": Source("keras", "caffe", convert_keras_h5),
+    "torchvision": Source("torchvision", "torch", convert_torchvision),
 }
 
 

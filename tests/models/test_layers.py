@@ -34,8 +34,8 @@ def apply_transpose(x, kernel, s, p, op=0, bias=None, method="subpixel"):
     return np.asarray(m.apply({"params": params}, jnp.asarray(x)))
 
 
-def test_seed_transposed_convolution_demo():
-    # SPEC S4: [[1,2],[3,4]], 1x1 kernel of 1, bias 1, stride 2 (Keras 'valid': p=0, output_padding=1).
+def test_transposed_convolution_worked_example():
+    # Worked by hand: [[1,2],[3,4]], 1x1 kernel of 1, bias 1, stride 2 (Keras 'valid': p=0, output_padding=1).
     x = np.array([[1.0, 2.0], [3.0, 4.0]]).reshape(1, 2, 2, 1)
     y = apply_transpose(x, np.ones((1, 1, 1, 1)), s=2, p=0, op=1, bias=np.ones(1))
     np.testing.assert_array_equal(y[0, :, :, 0], [[2, 1, 3, 1], [1, 1, 1, 1], [4, 1, 5, 1], [1, 1, 1, 1]])
@@ -98,7 +98,7 @@ def test_bilinear_kernel_is_the_d2l_filter():
 
 
 def test_bilinear_transposed_conv_doubles_an_image_like_bilinear_interpolation():
-    """SPEC S3: ConvTranspose(k=4, s=2, p=1) with the bilinear kernel, 561x728 -> 1122x1456."""
+    """d2l.ai §13.11: ConvTranspose(k=4, s=2, p=1) with the bilinear kernel, 561x728 -> 1122x1456."""
     yy, xx = np.mgrid[0:561, 0:728] / 60.0
     img = np.stack([np.sin(yy) * np.cos(xx), np.cos(yy * 0.7 + xx * 0.3), (yy * xx) % 1.0], -1).astype(np.float32)
     kernel = np.asarray(layers.bilinear_init(None, (4, 4, 3, 3)))

@@ -36,7 +36,7 @@ def shape_of(model, hwc, batch=1):
         # Keras: ResNet50().summary() -> 25,636,712 total, 53,120 non-trainable.
         ("resnet50_keras", {}, (224, 224, 3), 25_636_712, 25_583_592, (1, 1000)),
         ("resnet50_keras", {"include_top": False}, (224, 224, 3), 23_587_712, 23_534_592, (1, 7, 7, 2048)),
-        # VGG16 base frozen, Dense(1) on the 512 pooled features (SPEC S1).
+        # VGG16 base frozen, Dense(1) on the 512 pooled features (the GAP classifier's default).
         ("gap_classifier", {}, (150, 150, 3), 14_714_688 + 513, 513, (1, 1)),
     ],
 )

@@ -18,14 +18,13 @@ if num_processes > 1:
     jax.distributed.initialize(coordinator_address=f"127.0.0.1:{port}",
                                num_processes=num_processes, process_id=process_id)
 
-import ml_collections  # noqa: E402
 import numpy as np  # noqa: E402
 
-from fluxseg.train import build, checkpoint, parallel, step as S  # noqa: E402
+from fluxseg.train import build, checkpoint, config as config_lib, parallel, step as S  # noqa: E402
 
 assert jax.device_count() == 4 and jax.process_count() == num_processes
 SHAPE = (32, 32, 3)
-cfg = ml_collections.ConfigDict(dict(
+cfg = config_lib.from_values(dict(
     model="resnet18", model_kwargs={"width": 8}, num_classes=5, task="classification",
     loss="softmax_ce", dtype="float32", preprocess="unit", num_train_steps=2,
     optim=dict(name="sgd", learning_rate=0.1, momentum=0.9, weight_decay=1e-4,
@@ -38,7 +37,7 @@ rows = slice(process_id * 16 // num_processes, (process_id + 1) * 16 // num_proc
 
 dp = parallel.DataParallel("jit")
 spec = build.step_spec(cfg, axis_name=dp.axis_name)
-state = dp.init(lambda seed: S.init_state(spec, seed, SHAPE, "rbg"), 0)
+state = dp.init(lambda seed: S.init_state(spec.model, spec.tx, seed, SHAPE, "rbg"), 0)
 step = dp.train_step(functools.partial(S.train_step, spec=spec))
 losses = []
 for i in range(2):
@@ -46,7 +45,7 @@ for i in range(2):
     losses.append(float(parallel.to_host(m["loss"])))
 
 ckpt = checkpoint.Checkpoints(workdir, keep_best=0)
-ckpt.save(state, {"step": 2, "data_step": 2, "config": cfg.to_dict()})
+ckpt.save(state, {"step": 2, "config": cfg.to_dict()})
 ckpt.wait()
 ckpt.close()
 host = parallel.to_host({"params": state.params, "batch_stats": state.batch_stats})

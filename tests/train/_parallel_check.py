@@ -14,14 +14,13 @@ import json
 import sys
 
 import jax
-import ml_collections
 import numpy as np
 
-from fluxseg.train import build, parallel, step as S
+from fluxseg.train import build, config as config_lib, parallel, step as S
 
 assert jax.device_count() == 8, jax.devices()
 
-cfg = ml_collections.ConfigDict(dict(
+cfg = config_lib.from_values(dict(
     model="resnet18", model_kwargs={"width": 8}, num_classes=5, task="classification",
     loss="softmax_ce", dtype="float32", preprocess="unit", num_train_steps=2,
     optim=dict(name="sgd", learning_rate=0.1, momentum=0.9, weight_decay=1e-4,
@@ -34,7 +33,7 @@ batch["label"][[3, 4, 10]] = -1  # padding rows, unevenly spread over the device
 
 
 def run(spec, init, step_fn, put):
-    state = init(lambda seed: S.init_state(spec, seed, SHAPE, "rbg"), 0)
+    state = init(lambda seed: S.init_state(spec.model, spec.tx, seed, SHAPE, "rbg"), 0)
     state, m = step_fn(state, put(batch))
     losses = [float(m["loss"])]
     return parallel.to_host({"params": state.params, "batch_stats": state.batch_stats}), losses
@@ -54,5 +53,5 @@ for mode in ("pmap", "jit"):
     out[mode]["loss"] = loss
     out[mode]["changed"] = max(jax.tree_util.tree_leaves(jax.tree_util.tree_map(
         lambda a, b: float(np.max(np.abs(a - b))), ref["params"], parallel.to_host(
-            jax.jit(lambda seed: S.init_state(spec1, seed, SHAPE, "rbg"))(0).params))))
+            jax.jit(lambda seed: S.init_state(spec1.model, spec1.tx, seed, SHAPE, "rbg"))(0).params))))
 json.dump(out, sys.stdout)

@@ -42,6 +42,6 @@ def test_keeps_last_n_and_best_k(tiny, tmp_path):
     ckpts = checkpoint.Checkpoints(workdir, read_only=True)
     assert set(ckpts.all_steps()) == {7, 8} | {best}
     assert ckpts.best_step() == best
-    # Every checkpoint carries the config and the data position.
+    # Every checkpoint carries the config and the data position (its step).
     meta = ckpts.meta(8)
-    assert meta["data_step"] == 8 and meta["config"]["model"] == "unet"
+    assert meta["step"] == 8 and meta["config"]["model"] == "unet"

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from _helpers import REPO
-from fluxseg.train import build, config as config_lib, loop
+from fluxseg import data
+from fluxseg.train import build, checkpoint, config as config_lib, loop
 
 ARGS = {
     "default.py": [None],
@@ -96,7 +97,20 @@ def test_classification_path_end_to_end(small_shapes_dir, tmp_path):
     c.batch_size = 8
     c.progress_bar = False
     c.async_checkpoints = False
-    result = loop.train_and_evaluate(c, str(tmp_path / "cls"))
-    assert result["step"] == 3
-    assert result["top5"] == 1.0            # 5 object classes: the top 5 hold every label
-    assert 0.0 <= result["top1"] <= 1.0 and np.isfinite(result["loss"])
+    workdir = str(tmp_path / "cls")
+    result = loop.train_and_evaluate(c, workdir)
+    assert result["step"] == 3 and np.isfinite(result["loss"])
+    # top1 recomputed outside the eval step: the saved model on every valid
+    # validation row, argmax against the label.
+    restored = checkpoint.restore(workdir)
+    hits = total = 0
+    for batch in data.eval_iterator(restored.config.data, restored.config.data.eval_split,
+                                    global_batch_size=8):
+        x = restored.preprocess(np.asarray(batch["image"], np.float32))
+        logits = np.asarray(restored.model.apply(restored.variables, x, train=False))
+        keep = batch["valid"]
+        hits += int(np.sum(logits[keep].argmax(-1) == batch["label"][keep]))
+        total += int(np.sum(keep))
+    assert total == 18                      # every validation image once, padding left out
+    assert result["top1"] == hits / total
+    assert result["top1"] <= result["top5"]

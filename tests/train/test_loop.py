@@ -36,7 +36,9 @@ def test_resume_continues_exactly(tiny, tmp_path):
     cfg = dict(num_train_steps=8, checkpoint_every_steps=5, async_checkpoints=True)
     result = loop.train_and_evaluate(tiny(**cfg), straight)
     first = loop.train_and_evaluate(tiny(max_steps_per_run=5, **cfg), resumed)
-    assert first["step"] == 5 and first.get("preempted")
+    # A planned stop is reported as such, not as a preemption.
+    assert first["step"] == 5 and first["stopped"] == "max_steps_per_run"
+    assert "preempted" not in first
     assert 5 in checkpoint.Checkpoints(resumed, read_only=True).all_steps()
     _, at5 = _variables(resumed, 5)
     jax.tree_util.tree_map(np.testing.assert_array_equal, _variables(straight, 5)[1], at5)
@@ -62,7 +64,12 @@ def test_resume_continues_exactly(tiny, tmp_path):
     assert [l["step"] for l in train] == [2, 4, 5, 6, 8]   # every 2 steps and at checkpoints
     assert all(math.isfinite(l["loss"]) and l["images_per_s"] > 0 for l in train)
     val = [l for l in lines if l["split"] == "validation"]
-    assert val[-1]["step"] == 8 and 0 <= val[-1]["mIoU"] <= 1 and "IoU/circle" in val[-1]
+    assert val[-1]["step"] == 8 and "IoU/circle" in val[-1]
+    # The logged line is the returned result, and its mIoU is the mean of the
+    # per-class IoUs it lists (classes absent from truth and prediction left out).
+    assert val[-1]["mIoU"] == result["mIoU"]
+    per_class = [v for k, v in val[-1].items() if k.startswith("IoU/") and v is not None]
+    assert math.isclose(val[-1]["mIoU"], sum(per_class) / len(per_class), rel_tol=1e-9)
     assert os.path.getsize(os.path.join(straight, "predictions_8.png")) > 0
     from fluxseg.data._tf import tf
     tags = set()
@@ -118,8 +125,8 @@ def test_pretrained_weights_and_their_preprocessing_reach_the_checkpoint(tiny, t
 
     calls = []
 
-    def fake_init_from_pretrained(model_name, variables, source, *, path=None, dont_load=()):
-        calls.append((model_name, source, path, tuple(dont_load)))
+    def fake_init_from_pretrained(model, variables, source, *, path=None, dont_load=()):
+        calls.append((type(model).__name__, source, path, tuple(dont_load)))
         loaded = jax.tree_util.tree_map(lambda x: np.full(x.shape, 0.01, x.dtype), variables)
         return loaded, "torch", "fake report"
 
@@ -130,7 +137,7 @@ def test_pretrained_weights_and_their_preprocessing_reach_the_checkpoint(tiny, t
     cfg.optim.learning_rate = 0.0
     cfg.optim.warmup_steps = 0
     loop.train_and_evaluate(cfg, workdir)
-    assert calls == [("unet", "torchvision", "/w.pth", ("head/",))]
+    assert calls == [("UNet", "torchvision", "/w.pth", ("head/",))]   # the run's own module
     restored = checkpoint.restore(workdir)
     assert restored.config.preprocess == "torch"
     from fluxseg.weights import preprocess

@@ -2,19 +2,21 @@
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import optax
 import pytest
 
 from fluxseg.train import optim
+from fluxseg.train.config import base_config
 
 
 def _cfg(**kw):
-    c = dict(name="sgd", learning_rate=0.1, momentum=0.0, weight_decay=0.0, schedule="constant",
-             warmup_steps=0, end_lr_factor=0.0, power=0.9, grad_clip_norm=0.0, accum_steps=1)
+    c = base_config().optim
+    c.update(dict(name="sgd", learning_rate=0.1, momentum=0.0, weight_decay=0.0,
+                  schedule="constant", warmup_steps=0, end_lr_factor=0.0, power=0.9,
+                  grad_clip_norm=0.0, accum_steps=1))
     c.update(kw)
-    return ml_collections.ConfigDict(c)
+    return c
 
 
 def test_poly_schedule_is_the_deeplab_formula_after_warmup():
@@ -89,3 +91,27 @@ def test_unknown_names_raise_with_choices():
         optim.create(_cfg(name="lamb"), 10)
     with pytest.raises(ValueError, match="poly"):
         optim.schedule(_cfg(schedule="step"), 10)
+
+
+def test_logged_rate_is_the_rate_the_update_applied():
+    # Plain SGD on a gradient of 1: each update moves the parameter by -lr.
+    # With accumulation over 2 batches, batches 1-2 make update 0, 3-4 update 1.
+    cfg = _cfg(schedule="poly", warmup_steps=3, accum_steps=2)
+    tx, lr = optim.create(cfg, 20)
+    p = jnp.zeros(())
+    state = tx.init(p)
+    for step in range(1, 9):
+        u, state = tx.update(jnp.ones(()), state, p)
+        new = optax.apply_updates(p, u)
+        if step % 2 == 0:
+            np.testing.assert_allclose(float(p - new), optim.learning_rate_at(cfg, lr, step),
+                                       rtol=1e-6)
+        p = new
+    assert optim.learning_rate_at(cfg, lr, 4) > optim.learning_rate_at(cfg, lr, 2) == 0.0  # warmup
+
+
+def test_a_missing_key_fails_loudly_instead_of_taking_a_second_default():
+    cfg = _cfg(name="rmsprop")
+    del cfg["eps"]
+    with pytest.raises((AttributeError, KeyError), match="eps"):
+        optim.create(cfg, 10)

@@ -3,10 +3,9 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
-from fluxseg.train import build, optim
+from fluxseg.train import build, config as config_lib, optim
 from fluxseg.train import step as S
 
 
@@ -16,7 +15,7 @@ def _cfg(model, kwargs, **kw):
              optim=dict(name="sgd", learning_rate=0.1, momentum=0.9, schedule="constant",
                         frozen=None))
     c.update(kw)
-    return ml_collections.ConfigDict(c)
+    return config_lib.from_values(c)
 
 
 def _batch(n=4, size=16, seed=0):
@@ -33,7 +32,7 @@ def test_bfloat16_compute_keeps_float32_parameters_and_loss():
     losses = {}
     for dtype in ("float32", "bfloat16"):
         spec = build.step_spec(_cfg("unet", UNET, dtype=dtype))
-        state = jax.jit(lambda s: S.init_state(spec, s, (16, 16, 3), "rbg"))(0)
+        state = jax.jit(lambda s: S.init_state(spec.model, spec.tx, s, (16, 16, 3), "rbg"))(0)
         new, m = jax.jit(functools.partial(S.train_step, spec=spec))(state, batch)
         assert {x.dtype for x in jax.tree_util.tree_leaves(new.params)} == {jnp.dtype("float32")}
         assert m["loss"].dtype == jnp.float32
@@ -45,7 +44,7 @@ def test_frozen_pattern_leaves_those_parameters_untouched():
     cfg = _cfg("resnet18", {"width": 4}, task="classification", num_classes=5)
     cfg.optim.frozen = (r"^layer1_", r"^bn1/")
     spec = build.step_spec(cfg)
-    state = jax.jit(lambda s: S.init_state(spec, s, (32, 32, 3), "rbg"))(0)
+    state = jax.jit(lambda s: S.init_state(spec.model, spec.tx, s, (32, 32, 3), "rbg"))(0)
     batch = {"image": _batch(size=32)["image"], "label": np.array([0, 1, 2, 3], np.int32)}
     new, _ = jax.jit(functools.partial(S.train_step, spec=spec))(state, batch)
     for name, old in state.params.items():

@@ -9,7 +9,7 @@ from fluxseg.weights import IMAGENET_CLASSES, decode_predictions
 
 def test_class_names():
     assert len(IMAGENET_CLASSES) == 1000
-    assert IMAGENET_CLASSES[386] == "African elephant"  # the seed's Grad-CAM example
+    assert IMAGENET_CLASSES[386] == "African elephant"  # the Grad-CAM example of Deep Learning with Python §5.4.3
     assert (IMAGENET_CLASSES[0], IMAGENET_CLASSES[101], IMAGENET_CLASSES[999]) == ("tench", "tusker", "toilet tissue")
 
 

@@ -90,7 +90,8 @@ def test_fcn_vgg16_from_torchvision(torch_ref, close):
 @pytest.mark.parametrize("backbone,source,ref", [("vgg16", "keras", "keras_ref"), ("vgg16", "torchvision", "torch_ref"), ("resnet18", "torchvision", "torch_ref")])
 def test_gap_classifier_backbones(request, backbone, source, ref):
     ref = request.getfixturevalue(ref)
-    variables, _, report = init_from_pretrained("gap_classifier", zeros("gap_classifier", backbone=backbone), source, path=ref.dir)
+    model = models.create("gap_classifier", backbone=backbone)  # the loader asks the model for its parts
+    variables, _, report = init_from_pretrained(model, zeros("gap_classifier", backbone=backbone), source, path=ref.dir)
     assert report.initialised == ["dense/bias", "dense/kernel"]
     assert all(p.startswith("backbone/") for p in report.loaded)
     first_conv = "layer1_0/conv1/kernel" if backbone == "resnet18" else "block1_conv1/kernel"
@@ -99,7 +100,7 @@ def test_gap_classifier_backbones(request, backbone, source, ref):
 
 def test_source_without_that_backbone_is_refused(torch_ref):
     with pytest.raises(ValueError, match="resnet18.*torchvision"):
-        init_from_pretrained("gap_classifier", zeros("gap_classifier", backbone="resnet18"), "keras", path=torch_ref.dir)
+        init_from_pretrained(models.create("gap_classifier", backbone="resnet18"), zeros("gap_classifier", backbone="resnet18"), "keras", path=torch_ref.dir)
     with pytest.raises(ValueError, match="no pretrained backbone"):
         init_from_pretrained("cnn_small", zeros("cnn_small"), "keras")
 
