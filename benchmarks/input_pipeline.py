@@ -76,21 +76,21 @@ def pipeline_rate(cfg, batch, batches):
 
 def step_rate(case, batch, reps=3):
     import jax
-    import ml_collections
+    from fluxseg.train import config as config_lib
     from fluxseg.train import build
     from fluxseg.train import step as S
     if case == "voc":
         model, kw, size, classes = "fcn_resnet18", {}, (320, 480), 21
     else:
         model, kw, size, classes = "unet", {"features": 64, "padding": "valid"}, (572, 572), 2
-    c = ml_collections.ConfigDict(dict(
+    c = config_lib.from_values(dict(
         model=model, model_kwargs=kw, num_classes=classes, task="segmentation",
         loss="softmax_ce", dtype="float32", preprocess="unit", num_train_steps=10,
         optim=dict(name="sgd", learning_rate=0.01, momentum=0.9, schedule="constant",
                    frozen=None)))
     spec = build.step_spec(c)
     channels = 3 if case == "voc" else 1
-    state = S.init_state(spec, 0, (*size, channels), rng_impl="rbg")
+    state = S.init_state(spec.model, spec.tx, 0, (*size, channels), rng_impl="rbg")
     rng = np.random.default_rng(0)
     b = {"image": jax.device_put(rng.integers(0, 256, (batch, *size, channels), dtype=np.uint8)),
          "mask": jax.device_put(rng.integers(0, classes, (batch, *size)).astype(np.int32))}

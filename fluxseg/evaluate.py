@@ -19,6 +19,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from fluxseg import tasks
 from fluxseg.evaluate_report import ConfusionMatrix, TopK, markdown, write
 
 
@@ -73,7 +74,7 @@ def evaluate(workdir: str, split: Optional[str] = None, *, step: Optional[int] =
             data_cfg.data_dir = data_dir
     split = split or data_cfg.eval_split
     info = data.info(data_cfg)
-    segmentation = cfg.task == "segmentation"
+    segmentation = tasks.kind(cfg.task).dense
     binary = int(cfg.num_classes) == 1
     names = ("background", "foreground") if binary else tuple(info.class_names)
     cm = ConfusionMatrix(len(names), info.ignore_index)

@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fluxseg import tasks
 from fluxseg.infer_io import check_array
 
 
@@ -353,7 +354,7 @@ def predict_batch(restored, images, *, probs: bool = False, tta: Optional[str] =
     arrays = [check_array(im, n, channels) for im, n in zip(images, names)]
     if not arrays:
         return []
-    if restored.config.task == "classification":
+    if not tasks.kind(restored.config.task).dense:
         return _classify(restored, arrays, probs=probs, tta=tta, batch_size=batch_size)
     return _segment(restored, arrays, probs=probs, tta=tta, scales=scales, tile=tile,
                     stride=stride, batch_size=batch_size)

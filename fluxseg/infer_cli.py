@@ -128,7 +128,9 @@ def predict_main(argv: list[str]) -> int:
     os.makedirs(out, exist_ok=True)
     names, colormap = _classes(restored.config)
     channels = infer.input_channels(restored)
-    segmentation = restored.config.task == "segmentation"
+    from fluxseg import tasks
+
+    segmentation = tasks.kind(restored.config.task).dense
     used, labels, done = set(), {}, 0
     for path in paths:
         try:

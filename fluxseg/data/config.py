@@ -130,28 +130,28 @@ def check(cfg) -> None:
             f"data.scale_range={tuple(cfg.scale_range)} must be (lo, hi) with 0 < lo <= hi")
     if not 0 <= cfg.ignore_index <= 255:
         raise ValueError(f"data.ignore_index={cfg.ignore_index} must fit in uint8 masks (0..255)")
-    if cfg.get("channels") not in (None, 1, 3):
+    if cfg.channels not in (None, 1, 3):
         raise ValueError(f"data.channels={cfg.channels!r}; expected None (as stored), 1 or 3")
     _check_recipe(cfg)
 
 
 def _check_recipe(cfg) -> None:
     """The recipe and folder options: each bad value named with what is expected."""
-    if int(cfg.get("mirror_margin", 0)) < 0 or float(cfg.get("elastic_sigma", 0)) < 0:
+    if int(cfg.mirror_margin) < 0 or float(cfg.elastic_sigma) < 0:
         raise ValueError(f"data.mirror_margin={cfg.mirror_margin} and data.elastic_sigma="
                          f"{cfg.elastic_sigma} must be >= 0 (0 = off)")
-    if int(cfg.get("elastic_grid", 3)) < 2:
+    if int(cfg.elastic_grid) < 2:
         raise ValueError(f"data.elastic_grid={cfg.elastic_grid} must be >= 2 points a side "
                          "(the U-Net paper: 3)")
-    if float(cfg.get("border_weight_sigma", 5.0)) <= 0 or float(cfg.get("border_weight_w0", 0)) < 0:
+    if float(cfg.border_weight_sigma) <= 0 or float(cfg.border_weight_w0) < 0:
         raise ValueError(f"data.border_weight_sigma={cfg.border_weight_sigma} must be > 0 and "
                          f"data.border_weight_w0={cfg.border_weight_w0} >= 0 (0 = off)")
-    if any(float(v) < 0 or float(v) >= 1 for v in cfg.get("color_jitter", (0, 0, 0))):
+    if any(float(v) < 0 or float(v) >= 1 for v in cfg.color_jitter):
         raise ValueError(f"data.color_jitter={tuple(cfg.color_jitter)}: each of (brightness, "
                          "contrast, saturation) must be in [0, 1)")
-    if not 0 <= float(cfg.get("validation_fraction", 0.2)) < 1:
+    if not 0 <= float(cfg.validation_fraction) < 1:
         raise ValueError(f"data.validation_fraction={cfg.validation_fraction} must be in [0, 1)")
-    if cfg.get("mask_map") is not None and not all(0 <= int(v) <= 255 for v in cfg.mask_map):
+    if cfg.mask_map is not None and not all(0 <= int(v) <= 255 for v in cfg.mask_map):
         raise ValueError(f"data.mask_map={tuple(cfg.mask_map)}: class ids must be 0..255")
 
 

@@ -106,7 +106,7 @@ class _Reader:
         mask = tf.cast(mask, tf.uint8)
         if mask.shape.rank == 2:
             mask = mask[..., None]
-        if cfg.get("mask_map"):  # stored value v -> class mask_map[v] (e.g. pets' trimaps)
+        if cfg.mask_map:  # stored value v -> class mask_map[v] (e.g. pets' trimaps)
             mask = T.map_mask_values(mask, cfg.mask_map, cfg.name)
         if cfg.binary:
             ignore = tf.constant(cfg.ignore_index, tf.uint8)
@@ -136,7 +136,7 @@ def _check_crop(cfg, builder) -> None:
     shape = builder.info.features[cfg.image_key].shape
     if None in shape[:2]:
         return
-    margin = int(cfg.get("mirror_margin", 0))
+    margin = int(cfg.mirror_margin)
     if margin and margin >= min(shape[:2]):
         raise ValueError(f"data.mirror_margin={margin} must be smaller than the {cfg.name} "
                          f"images ({shape[0]}x{shape[1]}): the context is their mirror image")

@@ -21,9 +21,9 @@ from fluxseg.data._tf import tf
 
 def active(cfg) -> bool:
     """True when an option needs this transform instead of transforms.train_transform."""
-    return bool(cfg.get("mirror_margin", 0) or cfg.get("elastic_sigma", 0)
-                or cfg.get("border_weight_w0", 0) or any(cfg.get("color_jitter", (0, 0, 0)))
-                or cfg.get("random_resized_crop", False))
+    return bool(cfg.mirror_margin or cfg.elastic_sigma
+                or cfg.border_weight_w0 or any(cfg.color_jitter)
+                or cfg.random_resized_crop)
 
 
 def _weights(mask, cfg):
@@ -41,7 +41,7 @@ def with_weights(records, reader, cfg):
     The pipeline maps this before caching records, so an epoch after the
     first reuses the maps instead of recomputing them (the costliest step).
     """
-    if not (cfg.task == "segmentation" and cfg.get("border_weight_w0", 0) > 0):
+    if not (cfg.task == "segmentation" and cfg.border_weight_w0 > 0):
         return records
 
     def add(ex):
@@ -80,7 +80,7 @@ def train_transform(image, mask, seed, cfg, weight=None):
     """
     seeds = tf.random.experimental.stateless_split(seed, 6)
     size = tuple(int(v) for v in cfg.crop_size)
-    if mask is None and cfg.get("random_resized_crop", False):
+    if mask is None and cfg.random_resized_crop:
         image = augment.random_resized_crop(image, seeds[0], size)
         weight = None
     else:

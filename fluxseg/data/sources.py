@@ -104,11 +104,11 @@ def _folder_builder(cfg) -> tfds.core.DatasetBuilder:
     if not cfg.manual_dir:
         raise ValueError(f"data.name={cfg.name!r} reads a folder: set "
                          "--config.data.manual_dir=FOLDER")
-    config = folders.MAKERS[cfg.name](cfg.manual_dir, float(cfg.get("validation_fraction", 0.2)),
-                                      int(cfg.get("channels") or 3))
+    config = folders.MAKERS[cfg.name](cfg.manual_dir, float(cfg.validation_fraction),
+                                      int(cfg.channels or 3))
     builder = tfds.builder(cfg.name, config=config, data_dir=cfg.data_dir)
     if not builder.is_prepared() and not (cfg.task == "classification"
-                                          and cfg.get("random_resized_crop", False)):
+                                          and cfg.random_resized_crop):
         # Reported before a long prepare, with the file names: images the crop would mostly pad.
         train = folders.MAKERS_LAYOUT[cfg.name](config.root, config.validation_fraction)["train"]
         paths = [item[0] for item in train]
@@ -156,7 +156,7 @@ def check_features(cfg, builder) -> None:
 
 def channels(cfg, builder) -> int:
     """Channels the pipeline delivers: data.channels, else the stored count."""
-    if cfg.get("channels") is not None:
+    if cfg.channels is not None:
         return int(cfg.channels)
     stored = builder.info.features[cfg.image_key].shape[-1]
     if stored not in (1, 3):

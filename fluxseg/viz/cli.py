@@ -18,6 +18,8 @@ import sys
 
 import numpy as np
 
+from fluxseg import tasks
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fluxseg viz", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -120,7 +122,7 @@ def cmd_gradcam(args, loaded) -> int:
     hw = args.size or loaded.input_hw
     images, x = _batch(loaded, args.images, hw)
     layer = args.layer or gradcam_layer(loaded, x)
-    if loaded.task == "segmentation":
+    if tasks.kind(loaded.task).dense:
         if args.class_id is None:
             raise ValueError("a segmentation model needs --class-id (the class whose predicted pixels are explained)")
         targets = viz.segmentation_target(args.class_id)

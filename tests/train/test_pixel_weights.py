@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from fluxseg import models
+from fluxseg import models, tasks
 from fluxseg.train import losses
 from fluxseg.train.step import StepSpec, init_state, train_step
 
@@ -30,8 +30,8 @@ def test_weighted_ce_multiplies_pixels_and_keeps_the_valid_count():
 
 def test_train_step_uses_the_batch_weight_on_the_output_tile():
     model = models.create("unet", num_classes=2, features=2, padding="valid")
-    spec = StepSpec(model=model, tx=optax.sgd(0.0))
-    state = init_state(spec, 0, (188, 188, 1), rng_impl="rbg")
+    spec = StepSpec(model=model, tx=optax.sgd(0.0), task=tasks.create("segmentation", num_classes=2))
+    state = init_state(model, spec.tx, 0, (188, 188, 1), rng_impl="rbg")
     rng = np.random.default_rng(1)
     batch = {"image": rng.integers(0, 256, (2, 188, 188, 1), dtype=np.uint8),
              "mask": rng.integers(0, 2, (2, 188, 188)).astype(np.int32)}
