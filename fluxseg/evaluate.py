@@ -74,9 +74,9 @@ def evaluate(workdir: str, split: Optional[str] = None, *, step: Optional[int] =
             data_cfg.data_dir = data_dir
     split = split or data_cfg.eval_split
     info = data.info(data_cfg)
-    segmentation = tasks.kind(cfg.task).dense
-    binary = int(cfg.num_classes) == 1
-    names = ("background", "foreground") if binary else tuple(info.class_names)
+    task = tasks.create(cfg.task, cfg.num_classes, info.ignore_index)
+    segmentation, binary = task.dense, task.binary
+    names = tuple(task.class_names(info.class_names))
     cm = ConfusionMatrix(len(names), info.ignore_index)
     topk = TopK((1, 5))
     examples = data.full_size_iterator(data_cfg, split)
@@ -95,7 +95,7 @@ def evaluate(workdir: str, split: Optional[str] = None, *, step: Optional[int] =
                 label = int(ex["label"])
                 if not 0 <= label < len(names):
                     continue  # unlabelled: never counts, as for ignored pixels
-                guess = int(pred[0] > 0.5) if binary else int(np.argmax(pred))
+                guess = int(tasks.class_ids_from_probs(pred))
                 cm.update(np.array([guess]), np.array([label]))
                 if not binary:
                     topk.update(pred, label)

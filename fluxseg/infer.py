@@ -257,13 +257,6 @@ def _probabilities(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def _labels(probs_or_logits: np.ndarray, *, logits: bool) -> np.ndarray:
-    if probs_or_logits.shape[-1] == 1:
-        threshold = 0.0 if logits else 0.5
-        return (probs_or_logits[..., 0] > threshold).astype(np.int32)
-    return np.argmax(probs_or_logits, axis=-1).astype(np.int32)
-
-
 def resize(x: np.ndarray, size: Sequence[int]) -> np.ndarray:
     """Bilinear resize of float32 [H, W, C] to size=(h, w), channel by channel (PIL)."""
     from PIL import Image
@@ -296,7 +289,7 @@ def _segment(restored, images, *, probs, tta, scales, **slide_kw):
     plain = tta is None and tuple(float(s) for s in scales) == (1.0,)
     if plain:
         logits = _slide_many(restored, images, **slide_kw)
-        return [_probabilities(l) if probs else _labels(l, logits=True) for l in logits]
+        return [_probabilities(l) if probs else tasks.class_ids(l) for l in logits]
     jobs = [(k, aug, flipped) for k, image in enumerate(images)
             for aug, flipped in _augmented(image, tta, scales)]
     logits = _slide_many(restored, [np.ascontiguousarray(a) for _, a, _ in jobs], **slide_kw)
@@ -309,7 +302,7 @@ def _segment(restored, images, *, probs, tta, scales, **slide_kw):
         sums[k] = pr if sums[k] is None else sums[k] + pr
     n = len(jobs) // max(len(images), 1)
     out = [s / n for s in sums]
-    return out if probs else [_labels(p, logits=False) for p in out]
+    return out if probs else [tasks.class_ids_from_probs(p) for p in out]
 
 
 def classifier_input(restored, image: np.ndarray) -> np.ndarray:
@@ -337,8 +330,7 @@ def _classify(restored, images, *, probs, tta, batch_size):
                for v in views) / len(views)
     if probs:
         return list(mean)
-    return [int(mean[i, 0] > 0.5) if mean.shape[-1] == 1 else int(np.argmax(mean[i]))
-            for i in range(len(images))]
+    return [int(k) for k in tasks.class_ids_from_probs(mean)]
 
 
 def predict_batch(restored, images, *, probs: bool = False, tta: Optional[str] = None,

@@ -36,6 +36,14 @@ def class_ids(logits):
     return logits.argmax(axis=-1).astype(np.int32)
 
 
+def class_ids_from_probs(probs):
+    """``class_ids`` for probabilities ``[..., K]`` (averaged over augmentations,
+    where logits no longer exist): K = 1 thresholds at 0.5, else the argmax."""
+    if probs.shape[-1] == 1:
+        return (probs[..., 0] > 0.5).astype(np.int32)
+    return probs.argmax(axis=-1).astype(np.int32)
+
+
 def binary_target(target, ignore_index: int):
     """Class ids -> 0 (background) / 1 (any id > 0); ignored entries keep their value."""
     valid = losses.valid_mask(target, ignore_index)
