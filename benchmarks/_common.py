@@ -38,6 +38,8 @@ CASES: dict[str, tuple[Peer, ...]] = {
         FLUXSEG,
         Peer("torch", "torchvision", "torchvision"),
         Peer("torch", "torchvision_cl", "torchvision channels_last"),
+        Peer("torch", "torchvision_cl_compile", "torchvision channels_last, torch.compile"),
+        Peer("keras", "keras_app", "keras.applications ResNet50 (v1)"),
     ),
     "resnet50_keras": (FLUXSEG, Peer("keras", "keras_app", "keras.applications")),
     "vgg16": (
@@ -50,8 +52,21 @@ CASES: dict[str, tuple[Peer, ...]] = {
 }
 # Class counts as the registry's defaults, so every framework builds the same head.
 NUM_CLASSES = {"resnet50": 1000, "resnet50_keras": 1000, "vgg16": 1000, "fcn_resnet18": 21, "unet": 2}
+# torch.compile takes minutes on a CPU host; the driver runs these peers only with --torch-compile.
+COMPILED = "_compile"
 IN_CHANNELS = {"unet": 1}  # the original U-Net takes grey images
 SEGMENTATION = {"fcn_resnet18", "unet"}
+
+
+# Dense tensor-core peaks in TFLOP/s by device kind and dtype, from the vendor's
+# datasheets (SXM parts). float32 convolutions and matmuls run as TF32 on these
+# chips by default in XLA and in cuDNN (torch's allow_tf32 for cuDNN), so the
+# float32 fraction is taken against the TF32 peak.
+PEAK_TFLOPS = {
+    "NVIDIA H200": {"float32": 494.7, "bfloat16": 989.4},
+    "NVIDIA H100 80GB HBM3": {"float32": 494.7, "bfloat16": 989.4},
+    "NVIDIA A100-SXM4-80GB": {"float32": 156.0, "bfloat16": 312.0},
+}
 
 
 def input_hw(model: str, hw: tuple[int, int]) -> tuple[int, int]:

@@ -40,7 +40,13 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=int, default=2, help="untimed calls before the repetitions (>= 1)")
     p.add_argument("--modes", default="infer,train", help="infer, train or both")
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
+                   help="compute dtype: fluxseg dtype=, torch autocast, Keras mixed_bfloat16 (parameters stay float32)")
+    p.add_argument("--keras-backend", choices=("tensorflow", "jax"),
+                   help="Keras' backend (default: tensorflow on cpu, jax on gpu, where TensorFlow is rarely installed with CUDA)")
+    p.add_argument("--torch-compile", action="store_true", help="also run the torch.compile peers (minutes of compiling)")
     p.add_argument("--frameworks", default="jax,torch,keras", help="which workers to run (jax is fluxseg)")
+    p.add_argument("--impls", help="only these builds, comma-separated (e.g. fluxseg,torchvision_cl); default: every peer of the case")
     p.add_argument("--omp-wait-policy", default="PASSIVE",
                    help="OMP_WAIT_POLICY for the workers (torch's OpenMP pool); '' keeps the library default")
     p.add_argument("--timeout", type=float, default=900, help="seconds per worker before it is killed")
@@ -69,7 +75,7 @@ def worker(a) -> int:
     """Runs one (model, impl) in this process and prints its results."""
     a.model = a.models
     a.hw = C.input_hw(a.model, a.hw)
-    common = {"model": a.model, "framework": a.framework, "impl": a.impl, "batch": a.batch, "size": list(a.hw), "device": a.device}
+    common = {"model": a.model, "framework": a.framework, "impl": a.impl, "batch": a.batch, "size": list(a.hw), "device": a.device, "dtype": a.dtype}
     try:
         module = importlib.import_module(f"models_throughput_{a.framework}")
         for r in module.run(a):
@@ -83,8 +89,9 @@ def worker(a) -> int:
 # ---------------------------------------------------------------- driver
 
 
-def worker_env(device: str, omp_wait_policy: str) -> dict:
+def worker_env(device: str, omp_wait_policy: str, keras_backend: str | None = None) -> dict:
     env = dict(os.environ)
+    env["KERAS_BACKEND"] = keras_backend or ("jax" if device == "gpu" else "tensorflow")
     if omp_wait_policy:
         # Spinning OpenMP threads stall when another process holds a core: on
         # 2 shared cores torch's ResNet-50 ran 3-10x slower with the default
@@ -102,10 +109,10 @@ def worker_env(device: str, omp_wait_policy: str) -> dict:
 def run_case(a, model: str, peer: C.Peer) -> list[dict]:
     cmd = [sys.executable, os.path.join(HERE, "models_throughput.py"), "--framework", peer.framework, "--impl", peer.impl,
            "--models", model, "--batch", str(a.batch), "--size", a.size, "--reps", str(a.reps), "--steps", str(a.steps),
-           "--warmup", str(a.warmup), "--modes", ",".join(a.modes), "--device", a.device]
+           "--warmup", str(a.warmup), "--modes", ",".join(a.modes), "--device", a.device, "--dtype", a.dtype]
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=worker_env(a.device, a.omp_wait_policy), timeout=a.timeout)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=worker_env(a.device, a.omp_wait_policy, a.keras_backend), timeout=a.timeout)
         results = C.parse_results(proc.stdout)
         if not results:
             tail = proc.stderr.strip().splitlines()[-3:]
@@ -117,31 +124,43 @@ def run_case(a, model: str, peer: C.Peer) -> list[dict]:
 
 
 def ratios(results: list[dict]):
-    """Adds 'ratio' = fluxseg median img/s / this row's median img/s."""
-    ours = {(r["model"], r["mode"]): r["img_s_median"] for r in results if r["impl"] == "fluxseg" and "error" not in r}
+    """Adds 'ratio' = fluxseg median img/s / this row's median img/s, and the
+    model FLOP/s of every row: fluxseg's FLOPs per image (XLA's count of its
+    compiled step) times the row's img/s, and their fraction of the chip's peak."""
+    ours = {(r["model"], r["mode"]): r for r in results if r["impl"] == "fluxseg" and "error" not in r}
     for r in results:
-        if "error" not in r and (r["model"], r["mode"]) in ours:
-            r["ratio"] = ours[(r["model"], r["mode"])] / r["img_s_median"]
+        if "error" in r or (r["model"], r["mode"]) not in ours:
+            continue
+        mine = ours[(r["model"], r["mode"])]
+        r["ratio"] = mine["img_s_median"] / r["img_s_median"]
+        if mine.get("flops_per_image"):
+            r["tflops"] = mine["flops_per_image"] * r["img_s_median"] / 1e12
+            peak = C.PEAK_TFLOPS.get(mine.get("device_kind", ""), {}).get(r.get("dtype", "float32"))
+            if peak:
+                r["peak_frac"] = r["tflops"] / peak
 
 
 def table(results: list[dict]) -> str:
-    head = ["model", "mode", "batch", "size", "framework", "img/s median", "min-max", "fluxseg/peer", "params M", "peak MiB", "compile s", "1st call s"]
+    head = ["model", "mode", "batch", "size", "dtype", "framework", "img/s median", "min-max", "fluxseg/peer", "ms/step",
+            "TFLOP/s", "of peak", "params M", "peak MiB", "compile s", "1st call s"]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     notes = []
     for r in results:
         size = "x".join(map(str, r.get("size", []))) or "-"
         if "error" in r:
-            cells = [r["model"], r.get("mode", "-"), str(r.get("batch", "-")), size, r["label"], "error: " + r["error"][:120]]
+            cells = [r["model"], r.get("mode", "-"), str(r.get("batch", "-")), size, r.get("dtype", "-"), r["label"], "error: " + r["error"][:120]]
             rows.append("| " + " | ".join(cells + [""] * (len(head) - len(cells))) + " |")
             continue
-        label = r["label"] + (" (XLA)" if r.get("jit_compile") else "")
+        label = r["label"] + (" (XLA)" if r.get("jit_compile") else "") + (" [jax backend]" if r.get("backend") == "jax" else "")
         for n in r.get("notes", []):
             if n not in notes:
                 notes.append(n)
         rows.append("| " + " | ".join([
-            r["model"], r["mode"], str(r["batch"]), size, label,
+            r["model"], r["mode"], str(r["batch"]), size, r.get("dtype", "float32"), label,
             f"{r['img_s_median']:.2f}", f"{r['img_s_min']:.2f}-{r['img_s_max']:.2f}",
             "-" if r["impl"] == "fluxseg" else f"{r.get('ratio', float('nan')):.2f}",
+            f"{1e3 * r['batch'] / r['img_s_median']:.1f}",
+            f"{r['tflops']:.1f}" if "tflops" in r else "-", f"{100 * r['peak_frac']:.0f}%" if "peak_frac" in r else "-",
             f"{r['params_m']:.2f}", f"{r['peak_mib']:.0f}", f"{r['compile_s']:.1f}" if "compile_s" in r else "-", f"{r['first_call_s']:.2f}",
         ]) + " |")
     return "\n".join(rows + [f"\nNote: {n}." for n in notes])
@@ -149,7 +168,7 @@ def table(results: list[dict]) -> str:
 
 def header(a) -> str:
     return (f"{datetime.date.today()} | device {a.device} | {platform.node()} {platform.machine()}, "
-            f"{C.cpu_threads()} CPUs usable | batch {a.batch}, size {a.size}, reps {a.reps} x {a.steps} step(s), "
+            f"{C.cpu_threads()} CPUs usable | {a.dtype} | batch {a.batch}, size {a.size}, reps {a.reps} x {a.steps} step(s), "
             f"warm-up {a.warmup} | threads: torch/TF intra-op = {C.cpu_threads()}, XLA CPU = its own pool (one per core), "
             f"OMP_WAIT_POLICY={a.omp_wait_policy or 'library default'}")
 
@@ -160,7 +179,8 @@ def driver(a) -> int:
     print(f"running {a.models} on {a.device} (each line is one worker process):", file=sys.stderr)
     for model in a.models.split(","):
         for peer in C.CASES[model]:
-            if peer.framework in frameworks:
+            wanted = peer.impl in a.impls.split(",") if a.impls else (a.torch_compile or not peer.impl.endswith(C.COMPILED))
+            if peer.framework in frameworks and wanted:
                 results += run_case(a, model, peer)
     order = {m: i for i, m in enumerate(C.MODES)}
     results.sort(key=lambda r: (a.models.split(",").index(r["model"]), order.get(r.get("mode"), -1)))

@@ -38,6 +38,7 @@ def run(a) -> list[dict]:
     import optax
 
     from fluxseg import models
+    from fluxseg.models.fast_forms import jit
 
     try:
         backend = jax.default_backend()
@@ -48,29 +49,47 @@ def run(a) -> list[dict]:
     mem = _gpu_memory(jax) if a.device == "gpu" else C.CpuMemory()
 
     (h, w), c = a.hw, C.IN_CHANNELS.get(a.model, 3)
-    model = models.create(a.model)
+    model = models.create(a.model, **({"dtype": jnp.bfloat16} if a.dtype == "bfloat16" else {}))
     key = jax.random.key(0)
     x = jax.random.normal(key, (a.batch, h, w, c), jnp.float32)
     variables = _host_init(jax.eval_shape(functools.partial(model.init, train=False), key, x), jax)
     out_shape = jax.eval_shape(functools.partial(model.apply, train=False), variables, x).shape
     y = jax.random.randint(key, out_shape[:-1], 0, out_shape[-1])
     n_params = sum(p.size for p in jax.tree_util.tree_leaves(variables["params"]))
-    info = {"params_m": n_params / 1e6, "output_shape": list(out_shape), "jax": jax.__version__, "backend": jax.default_backend()}
+    info = {"params_m": n_params / 1e6, "output_shape": list(out_shape), "jax": jax.__version__, "backend": jax.default_backend(),
+            "device_kind": jax.devices()[0].device_kind}
 
     results = []
     for mode in a.modes:
         if mode == "infer":
-            fn = jax.jit(functools.partial(model.apply, train=False))
+            fn = jit(functools.partial(model.apply, train=False))
             args = (variables, x)
         else:
-            fn, args = _train_step(model, variables, x, y, jax, optax)
+            fn, args = _train_step(model, variables, x, y, jax, optax, jit)
         t0 = time.perf_counter()
-        compiled = fn.lower(*args).compile()
+        lowered = fn.lower(*args)
+        compiled = lowered.compile()
         compile_s = time.perf_counter() - t0
+        flops = _flops(lowered)
         step = _stepper(compiled, args, mode, jax)
         timing = C.time_steps(step, a.reps, a.warmup, a.steps, mem)
-        results.append({"mode": mode, "compile_s": compile_s, **timing, **info})
+        results.append({"mode": mode, "compile_s": compile_s, **timing, **info,
+                        **({"flops_per_image": flops / a.batch} if flops else {})})
     return results
+
+
+def _flops(lowered) -> float | None:
+    """XLA's count of the floating-point operations of one call (None if it gives none).
+
+    Counted on the lowered program, before XLA's backend passes: once compiled
+    for a GPU, convolutions become cuDNN calls that the count leaves out.
+    """
+    try:
+        cost = lowered.cost_analysis()
+    except Exception:  # not every backend implements it
+        return None
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    return float(cost.get("flops", 0)) or None if cost else None
 
 
 def _host_init(shapes, jax):
@@ -96,7 +115,7 @@ def _host_init(shapes, jax):
     return jax.device_put(jax.tree_util.tree_map_with_path(leaf, shapes))
 
 
-def _train_step(model, variables, x, y, jax, optax):
+def _train_step(model, variables, x, y, jax, optax, jit):
     """Forward + backward + SGD-momentum update, BatchNorm in training mode.
 
     The same work as the torch and Keras peers: mean softmax cross-entropy over
@@ -115,13 +134,14 @@ def _train_step(model, variables, x, y, jax, optax):
             logits, new_stats = model.apply(
                 {"params": p, **stats}, x, train=True, mutable=list(stats), rngs={"dropout": dropout}
             )
+            logits = logits.astype(jax.numpy.float32)  # the loss in float32 under bfloat16 compute, as autocast does
             return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), new_stats
 
         (loss, new_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
         updates, opt_state = tx.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), dict(new_stats), opt_state, rng), loss
 
-    return jax.jit(step, donate_argnums=0), (state, x, y)
+    return jit(step, donate_argnums=0), (state, x, y)
 
 
 def _stepper(compiled, args, mode, jax):

@@ -1,7 +1,9 @@
 """Worker for `models_throughput.py --framework keras`: times the Keras peers.
 
-Runs in its own process; imports TensorFlow and Keras 3 (TensorFlow backend)
-only. Steps go through `predict_on_batch` / `train_on_batch`, Keras' compiled
+Runs in its own process; imports Keras 3 and its backend only: TensorFlow
+(the default, and the one with XLA off unless Keras turns it on), or JAX
+(`KERAS_BACKEND=jax`, what the driver picks on GPU hosts that have no
+TensorFlow; Keras then jit-compiles its steps with XLA). Steps go through `predict_on_batch` / `train_on_batch`, Keras' compiled
 tf.function path; the first call (tracing, and XLA compilation where Keras
 enables it) is reported as `first_call_s` and excluded from img/s.
 """
@@ -68,7 +70,8 @@ def build(impl: str, model: str, hw, keras):
     if impl == "keras_app":
         if model == "vgg16" and (h, w) != (224, 224):
             return vgg16_any_size(keras, h, w, c, n)
-        app = {"resnet50_keras": keras.applications.ResNet50, "vgg16": keras.applications.VGG16}[model]
+        app = {"resnet50_keras": keras.applications.ResNet50, "resnet50": keras.applications.ResNet50,
+               "vgg16": keras.applications.VGG16}[model]
         # Logits out, as the other frameworks, so the loss is the same op.
         return app(weights=None, input_shape=(h, w, c), classes=n, classifier_activation=None)
     if impl == "keras_unet":
@@ -78,6 +81,8 @@ def build(impl: str, model: str, hw, keras):
 
 def notes(model: str, hw) -> list[str]:
     out = []
+    if model == "resnet50":
+        out.append("keras.applications.ResNet50 is v1 (stride 2 in the first 1x1 of a block), torchvision and fluxseg's resnet50 are v1.5")
     if model == "vgg16":
         out.append("Keras VGG16 has no dropout in fc1/fc2 (fluxseg and torchvision do)")
         if tuple(hw) != (224, 224):
@@ -89,8 +94,8 @@ def notes(model: str, hw) -> list[str]:
     return out
 
 
-def run(a) -> list[dict]:
-    import numpy as np
+def _tensorflow_backend(a):
+    """TensorFlow set up for the device; returns (put-on-device, memory meter, versions)."""
     import tensorflow as tf
 
     # intra-op threads = the CPUs this process may use, as torch and XLA.
@@ -101,9 +106,26 @@ def run(a) -> list[dict]:
             raise RuntimeError("--device gpu asked for, but TensorFlow sees no GPU (tensorflow-cpu?); install tensorflow[and-cuda]")
         for g in gpus:  # grow on demand, so the peak reflects what the model needs
             tf.config.experimental.set_memory_growth(g, True)
+    return tf.constant, (_GpuMemory(tf) if a.device == "gpu" else C.CpuMemory()), {"tensorflow": tf.__version__}
+
+
+def _jax_backend(a):
+    import jax
+
+    from models_throughput_jax import _gpu_memory
+
+    return jax.device_put, (_gpu_memory(jax) if a.device == "gpu" else C.CpuMemory()), {"jax": jax.__version__}
+
+
+def run(a) -> list[dict]:
+    import numpy as np
+
+    backend = os.environ["KERAS_BACKEND"]
+    to_device, mem, versions = (_jax_backend if backend == "jax" else _tensorflow_backend)(a)
     import keras
 
-    mem = _GpuMemory(tf) if a.device == "gpu" else C.CpuMemory()
+    if a.dtype == "bfloat16":
+        keras.config.set_dtype_policy("mixed_bfloat16")
     net = build(a.impl, a.model, a.hw, keras)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((a.batch, *a.hw, C.IN_CHANNELS.get(a.model, 3)), np.float32)
@@ -113,12 +135,12 @@ def run(a) -> list[dict]:
         optimizer=keras.optimizers.SGD(C.LR, momentum=C.MOMENTUM),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
-    x, y = tf.constant(x), tf.constant(y)  # on the device once, as the other frameworks
+    x, y = to_device(x), to_device(y)  # on the device once, as the other frameworks
     info = {
         "params_m": sum(int(np.prod(w.shape)) for w in net.trainable_weights) / 1e6,
         "output_shape": [a.batch, *out_shape[1:]],
         "keras": keras.__version__,
-        "tensorflow": tf.__version__,
+        "backend": backend, **versions,
         "jit_compile": bool(net.jit_compile),
         "notes": notes(a.model, a.hw),
     }

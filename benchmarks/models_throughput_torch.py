@@ -1,8 +1,10 @@
 """Worker for `models_throughput.py --framework torch`: times the torch peers.
 
 Runs in its own process; imports torch and torchvision only. Eager mode, as
-most torch users run it (no torch.compile); the first call is reported as
-`first_call_s` and excluded from img/s.
+most torch users run it, and `torch.compile` (default mode) for the impls
+ending in `_compile`; the first call (with compiling) is reported as
+`first_call_s` and excluded from img/s. `--dtype bfloat16` runs the forward
+pass and the loss under `torch.autocast` (parameters stay float32).
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import _common as C
 
 def build(impl: str, model: str, torch, torchvision):
     nn = torch.nn
-    if impl in ("torchvision", "torchvision_cl"):
+    if impl.startswith("torchvision"):
         return getattr(torchvision.models, model)(weights=None, num_classes=C.NUM_CLASSES[model])
     if impl == "d2l_fcn":
         # d2l.ai §13.11: ResNet-18 without avgpool and fc, a 1x1 conv to the
@@ -42,35 +44,38 @@ def run(a) -> list[dict]:
     g = torch.Generator().manual_seed(0)
     net = build(a.impl, a.model, torch, torchvision).to(dev)
     x = torch.randn(a.batch, c, h, w, generator=g).to(dev)
-    if a.impl.endswith("_cl"):
+    if "_cl" in a.impl:
         net = net.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
         out_shape = net.eval()(x).shape  # N, classes, (H, W)
+    if a.impl.endswith(C.COMPILED):
+        net = torch.compile(net)
+    autocast = lambda: torch.autocast(dev.type, dtype=torch.bfloat16, enabled=a.dtype == "bfloat16")  # noqa: E731
     y = torch.randint(0, out_shape[1], (out_shape[0], *out_shape[2:]), generator=g).to(dev)
     sync = torch.cuda.synchronize if gpu else (lambda: None)
     info = {"params_m": sum(p.numel() for p in net.parameters()) / 1e6, "output_shape": list(out_shape), "torch": torch.__version__, "threads": torch.get_num_threads()}
 
     results = []
     for mode in a.modes:
-        step = _infer(net, x, torch, sync) if mode == "infer" else _train(net, x, y, torch, sync)
+        step = _infer(net, x, torch, sync, autocast) if mode == "infer" else _train(net, x, y, torch, sync, autocast)
         timing = C.time_steps(step, a.reps, a.warmup, a.steps, mem)
         results.append({"mode": mode, **timing, **info})
     return results
 
 
-def _infer(net, x, torch, sync):
+def _infer(net, x, torch, sync, autocast):
     net.eval()
 
     def step():
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast():
             net(x)
         sync()
 
     return step
 
 
-def _train(net, x, y, torch, sync):
+def _train(net, x, y, torch, sync, autocast):
     """Forward + backward + SGD-momentum update, BatchNorm in training mode."""
     net.train()
     opt = torch.optim.SGD(net.parameters(), lr=C.LR, momentum=C.MOMENTUM)
@@ -78,7 +83,9 @@ def _train(net, x, y, torch, sync):
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss_fn(net(x), y).backward()
+        with autocast():
+            loss = loss_fn(net(x).float(), y)
+        loss.backward()
         opt.step()
         sync()
 

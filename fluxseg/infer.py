@@ -36,6 +36,7 @@ import numpy as np
 
 from fluxseg import tasks
 from fluxseg.infer_io import check_array
+from fluxseg.models import fast_forms
 
 
 def mirror_pad(image: np.ndarray, top: int, bottom: int, left: int, right: int) -> np.ndarray:
@@ -84,7 +85,7 @@ class _Predictor:
         def apply_tiles(variables, x):
             return model.apply(variables, preprocess(x), train=False).astype(jnp.float32)
 
-        self.apply_tiles = jax.jit(apply_tiles, in_shardings=(replicated, self.batch_sharding),
+        self.apply_tiles = fast_forms.jit(apply_tiles, in_shardings=(replicated, self.batch_sharding),
                                    out_shardings=self.batch_sharding)
         self._shapes: dict = {}
         self._channels: Optional[int] = None

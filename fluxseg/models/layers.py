@@ -21,6 +21,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fluxseg.models.conv import Conv
+from fluxseg.models.fast_forms import fast_forms
+from fluxseg.models.pool import max_pool_slices
+
 Array = jax.Array
 Padding = Sequence[tuple[int, int]]
 ModuleDef = Any
@@ -126,6 +130,8 @@ def max_pool(x: Array, window: int, stride: int | None = None, padding: int = 0,
     """Max pooling with PyTorch semantics (`-inf` padding, optional `ceil_mode` as in Caffe)."""
     stride = stride or window
     pads = [_pool_pad(n, window, stride, padding, ceil_mode) for n in x.shape[1:3]]
+    if fast_forms():
+        return max_pool_slices(x, window, stride, pads)
     return nn.max_pool(x, (window, window), (stride, stride), padding=pads)
 
 
@@ -233,7 +239,7 @@ class Ops:
     `name`, ...); `max_pool` / `avg_pool` are functions with the signatures above.
     """
 
-    conv: ModuleDef = nn.Conv
+    conv: ModuleDef = Conv
     conv_transpose: ModuleDef = ConvTranspose2D
     dense: ModuleDef = nn.Dense
     max_pool: Callable = max_pool

@@ -30,6 +30,7 @@ from fluxseg.train.parallel import DataParallel, to_host
 from fluxseg.train.preemption import Preemption
 from fluxseg.train.step import StepSpec, TrainState, eval_step, init_state, predict_step, train_step
 from fluxseg.train.writers import Writer
+from fluxseg.models import fast_forms
 
 log = logging.getLogger("fluxseg.train")
 
@@ -81,7 +82,7 @@ def _isbi_scorer(config, spec, variables):
         return None
     from fluxseg.train import isbi_metrics
     acc = isbi_metrics.Accumulator(int(spec.task.ignore_index))
-    predict = jax.jit(functools.partial(predict_step, spec=spec))
+    predict = fast_forms.jit(functools.partial(predict_step, spec=spec))
     host_vars = to_host(variables)
 
     def add(batch):
@@ -105,7 +106,7 @@ class _Pictures:
         self.class_names = info.class_names
         # Eval-mode apply: BatchNorm reads its running statistics and never
         # reduces over the data-parallel axis, so the run's spec serves as is.
-        self.predict = jax.jit(functools.partial(predict_step, spec=spec))
+        self.predict = fast_forms.jit(functools.partial(predict_step, spec=spec))
 
     def for_variables(self, variables) -> Optional[Callable]:
         if not self.enabled:

@@ -22,6 +22,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from fluxseg.models import fast_forms
+
 AXIS = {"pmap": "batch", "jit": "data"}
 
 
@@ -55,7 +57,7 @@ class DataParallel:
     # -- placing data ------------------------------------------------------
     def init(self, fn: Callable, *args):
         """Runs fn(*args) under jit with every output replicated on the mesh."""
-        return jax.jit(fn, out_shardings=self.replicated)(*args)
+        return fast_forms.jit(fn, out_shardings=self.replicated)(*args)
 
     def replicate(self, tree):
         """Host arrays (the same on every process) -> replicated global arrays."""
@@ -98,7 +100,7 @@ class DataParallel:
                             devices=self.devices if self._explicit_devices else None)
         mapped = jax.shard_map(fn, mesh=self.mesh, in_specs=(P(), P(self.axis_name)),
                                out_specs=P(), check_vma=False)
-        return jax.jit(mapped, donate_argnums=donate_argnums)
+        return fast_forms.jit(mapped, donate_argnums=donate_argnums)
 
     def train_step(self, step_fn: Callable) -> Callable:
         """step_fn(state, batch) -> (state, metrics), per device; state donated."""

@@ -7,6 +7,7 @@ import jax
 
 from fluxseg import models
 from fluxseg.viz._cache import cached
+from fluxseg.models import fast_forms
 
 
 def spatial_layers(model, variables, x) -> list[str]:
@@ -45,7 +46,7 @@ def activations(model, variables, x, layers: Optional[Sequence[str]] = None) -> 
     names = tuple(layers)
 
     def build():
-        return jax.jit(lambda v, x: models.features(model, v, x, names)[1])
+        return fast_forms.jit(lambda v, x: models.features(model, v, x, names)[1])
 
     taps = cached(model, ("activations", names), build)(variables, x)
     return {n: taps[n] for n in names}

@@ -50,13 +50,16 @@ def test_ascent_raises_its_own_filter_and_batching_changes_nothing(keras_vgg16_b
         assert z[i, f] > np.delete(z[i], f).mean() + 1.0, (f, z[i, f], np.delete(z[i], f).mean())
         # and it is the image, among those made for the three filters, that excites filter f most
         assert acts[i, f] > np.delete(acts[:3, f], i).max(), (f, acts[:3, f])
-    # One filter at a time (batch_size=1) gives the same images and losses.
+    # One filter at a time (batch_size=1) gives the same images and losses, up to
+    # float rounding: XLA's CPU convolution blocks its loops by batch size, and 20
+    # normalised ascent steps amplify the last-bit differences to ~1e-3 relative
+    # (a filter mixed up with its neighbour would differ by 10-100%).
     single = viz.filter_patterns(model, variables, LAYER, FILTER_IDS, batch_size=1, **kw)
-    np.testing.assert_allclose(single.losses, pats.losses, rtol=1e-4)
-    assert np.abs(single.images.astype(int) - pats.images.astype(int)).max() <= 1
+    np.testing.assert_allclose(single.losses, pats.losses, rtol=3e-3)
+    assert np.abs(single.images.astype(int) - pats.images.astype(int)).max() <= 3
     # And a filter's result does not depend on its neighbours in the batch.
     alone = viz.filter_patterns(model, variables, LAYER, FILTER_IDS[1:2], **kw)
-    np.testing.assert_allclose(alone.losses[0], pats.losses[1], rtol=1e-4)
+    np.testing.assert_allclose(alone.losses[0], pats.losses[1], rtol=3e-3)
 
 
 def test_regularized_method_climbs_and_reports_dead_filters(keras_vgg16_base):

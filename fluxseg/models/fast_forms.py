@@ -1,0 +1,54 @@
+"""The one switch for the forms fluxseg gives XLA's CPU backend.
+
+Two things change on CPU, both measured (benchmarks/README.md, "Where the CPU
+time goes") and both exact:
+
+- operations rewritten in forms XLA's CPU backend runs well: 1x1
+  convolutions as matmuls (`conv.conv2d`) and max pooling as a maximum over
+  strided slices with a first-maximum gradient (`pool.max_pool_slices`);
+- compiler options for fluxseg's jitted functions (`jit`): convolutions go
+  to XLA's own (Eigen) convolution instead of the YNNPACK library path, which
+  ran the U-Net's wide 3x3 convolutions and their weight gradients 2-4x
+  slower; matmuls and reductions stay on YNNPACK, where they are fast.
+
+GPU and TPU keep the plain ops and no options: their compilers map the plain
+convolution onto cuDNN and the TPU's convolution units.
+
+``FLUXSEG_FAST_FORMS=on|off|auto`` (default auto: on for the CPU backend)
+overrides the choice, to compare both on one machine. It is read when a
+function is traced or jitted, so set it before the first call.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+import jax
+
+ENV = "FLUXSEG_FAST_FORMS"
+_MODES = ("auto", "on", "off")
+# Only dots and reductions on YNNPACK (its default also takes convolutions).
+CPU_COMPILER_OPTIONS = {
+    "xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE",
+}
+
+
+def fast_forms() -> bool:
+    """Whether the CPU forms are used in the function being traced."""
+    mode = os.environ.get(ENV, "auto").strip().lower()
+    if mode not in _MODES:
+        raise ValueError(f"{ENV} must be one of {', '.join(_MODES)}, got {mode!r}")
+    return mode == "on" or (mode == "auto" and jax.default_backend() == "cpu")
+
+
+def compiler_options() -> dict[str, str]:
+    """XLA options for fluxseg's jitted functions on the default backend."""
+    return dict(CPU_COMPILER_OPTIONS) if fast_forms() and jax.default_backend() == "cpu" else {}
+
+
+def jit(fn: Callable, **kwargs: Any):
+    """`jax.jit` with `compiler_options()`: how fluxseg compiles its train, eval,
+    predict and visualisation functions. Use it for your own functions of
+    fluxseg models to get the same CPU speed."""
+    options = {**compiler_options(), **kwargs.pop("compiler_options", {})}
+    return jax.jit(fn, compiler_options=options or None, **kwargs)
