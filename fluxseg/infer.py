@@ -310,8 +310,7 @@ def classifier_input(restored, image: np.ndarray) -> np.ndarray:
     """float32 [h, w, C] at the training size: resized (data.eval_mode='resize') or
     centre-cropped, zero-padded where the image is smaller ('pad')."""
     h, w = (int(v) for v in restored.config.data.crop_size)
-    mode = restored.config.data.get("eval_mode", "resize")
-    if mode == "resize":
+    if restored.config.data.eval_mode == "resize":
         return resize(image, (h, w))
     H, W, C = image.shape
     out = np.zeros((h, w, C), np.float32)

@@ -20,24 +20,42 @@ Public functions (see each docstring for shapes and dtypes):
       Finite; this process's examples one by one at their own size (no
       crop/resize/pad): image uint8 [H, W, 3], mask int32 [H, W] or label.
   load_builder(data_cfg) -> tfds.core.DatasetBuilder (prepared)
+  register_builders() -> None
+      Registers fluxseg's datasets with tfds (load_builder calls it; call it
+      before using tfds.builder / tfds.load on them directly).
 
-Datasets registered with tfds on import: `fluxseg_shapes` (procedural,
-offline; configs 'default' 64x64 and 'small' 32x32), `fluxseg_voc2012`
-(PASCAL VOC2012 segmentation from the official tar), `fluxseg_isbi2012`
-(ISBI 2012 EM TIFF stacks from manual_dir), and the folder datasets
-`fluxseg_image_folder` / `fluxseg_segmentation_folder` (data.manual_dir).
-The U-Net training recipe and the extra augmentations are in
-`fluxseg.data.recipe`. Joint image+mask
+fluxseg's datasets: `fluxseg_shapes` (procedural, offline; configs 'default'
+64x64 and 'small' 32x32), `fluxseg_voc2012` (PASCAL VOC2012 segmentation
+from the official tar), `fluxseg_isbi2012` (ISBI 2012 EM TIFF stacks from
+manual_dir), and the folder datasets `fluxseg_image_folder` /
+`fluxseg_segmentation_folder` (data.manual_dir). The U-Net training recipe
+and the extra augmentations are in `fluxseg.data.recipe`. Joint image+mask
 transforms live in `fluxseg.data.transforms`.
 
-Importing this package hides every GPU/TPU from TensorFlow so that JAX keeps
-the accelerators.
+Only `default_config` is imported eagerly: the data config is plain
+ml_collections, so building a training config (fluxseg.train.config) does not
+import TensorFlow. The other names import their module on first use
+(PEP 562 module __getattr__); that module imports TensorFlow through
+`fluxseg.data._tf`, which hides every GPU/TPU from it so that JAX keeps the
+accelerators.
 """
-from fluxseg.data._tf import tf  # noqa: F401  (before any TF op: hides devices)
-from fluxseg.data import isbi, shapes, voc  # noqa: F401  (registers the builders)
-from fluxseg.data.config import default_config
-from fluxseg.data.sources import DataInfo, info, load_builder
-from fluxseg.data.pipeline import eval_iterator, full_size_iterator, train_iterator
+from __future__ import annotations
 
-__all__ = ["default_config", "info", "DataInfo", "load_builder",
-           "train_iterator", "eval_iterator", "full_size_iterator"]
+import importlib
+
+from fluxseg.data.config import default_config
+
+# name -> the fluxseg.data module that defines it (imported on first access)
+_LAZY = {"info": "sources", "DataInfo": "sources", "load_builder": "sources",
+         "register_builders": "sources", "train_iterator": "pipeline",
+         "eval_iterator": "pipeline", "full_size_iterator": "pipeline",
+         "tf": "_tf"}  # TensorFlow itself, kept off the accelerators
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"fluxseg.data.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'fluxseg.data' has no attribute {name!r}")
+
+
+__all__ = ["default_config", *(k for k in _LAZY if k != "tf")]

@@ -3,7 +3,8 @@
 tf.data is only the host-side input pipeline; if TF saw the GPUs/TPUs it
 would reserve their memory before JAX gets it. Device visibility can only be
 set before TF initialises its runtime, so every fluxseg.data module imports
-tf from here, and `fluxseg/data/__init__.py` imports this module first.
+tf from here, and fluxseg.data.sources (which every dataset goes through)
+imports this module before tensorflow_datasets.
 """
 from __future__ import annotations
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import ml_collections
 from ml_collections import config_dict
 
-TASKS = ("segmentation", "classification")
 EVAL_MODES = ("pad", "resize")
 
 
@@ -22,7 +21,7 @@ def default_config() -> ml_collections.ConfigDict:
         <data_dir>/downloads/manual); VOC reads its tar from here.
       download: let tfds download/prepare datasets that fluxseg cannot build
         offline (and the VOC tar when it is not in manual_dir).
-      task: 'segmentation' or 'classification'.
+      task: a task of fluxseg.tasks: 'segmentation' or 'classification'.
       train_split / eval_split: tfds split strings ('train', 'validation').
       crop_size: (H, W) of training images, pixels.
       scale_range: (lo, hi): each training image is rescaled by a factor
@@ -118,8 +117,12 @@ def _pair(value, field: str) -> tuple[int, int]:
 
 def check(cfg) -> None:
     """Raises ValueError naming the field, the value and what is expected."""
-    if cfg.task not in TASKS:
-        raise ValueError(f"data.task={cfg.task!r}; expected one of {TASKS}")
+    from fluxseg import tasks  # here: the config itself stays free of JAX
+
+    try:
+        tasks.kind(cfg.task)
+    except ValueError as e:
+        raise ValueError(f"data.task: {e}") from None
     if cfg.eval_mode not in EVAL_MODES:
         raise ValueError(f"data.eval_mode={cfg.eval_mode!r}; expected one of {EVAL_MODES}")
     crop_size(cfg)

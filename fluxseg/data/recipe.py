@@ -14,6 +14,7 @@ Image, mask and weight get the same geometric draws, so they stay aligned.
 """
 from __future__ import annotations
 
+from fluxseg import tasks
 from fluxseg.data import augment, elastic, weight_map
 from fluxseg.data import transforms as T
 from fluxseg.data._tf import tf
@@ -41,7 +42,7 @@ def with_weights(records, reader, cfg):
     The pipeline maps this before caching records, so an epoch after the
     first reuses the maps instead of recomputing them (the costliest step).
     """
-    if not (cfg.task == "segmentation" and cfg.border_weight_w0 > 0):
+    if not (tasks.kind(cfg.task).dense and cfg.border_weight_w0 > 0):
         return records
 
     def add(ex):

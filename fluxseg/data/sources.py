@@ -6,14 +6,15 @@ import difflib
 from typing import Optional
 
 import numpy as np
+from fluxseg.data import _tf  # noqa: F401  (first: hides the accelerators from TF)
 import tensorflow_datasets as tfds
 from etils import epath
 
+from fluxseg import tasks
 from fluxseg.data import config as config_lib
-from fluxseg.data import folders, isbi, voc  # noqa: F401  (registers fluxseg_isbi2012)
 
 # Datasets fluxseg can prepare without a network.
-OFFLINE = ("fluxseg_shapes", *folders.MAKERS)
+OFFLINE = ("fluxseg_shapes", "fluxseg_image_folder", "fluxseg_segmentation_folder")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +50,16 @@ def _manual_dir(cfg, builder) -> epath.Path:
     return builder.data_dir_root / "downloads" / "manual"
 
 
+def register_builders() -> None:
+    """Registers fluxseg's tfds datasets (shapes, VOC, ISBI, the folders).
+
+    tfds registers a builder when its class is defined, so this imports the
+    builder modules; it runs when a dataset is first loaded rather than when
+    fluxseg.data is imported, which keeps configs free of TensorFlow.
+    """
+    from fluxseg.data import folders, isbi, shapes, voc  # noqa: F401  (defines the builders)
+
+
 def load_builder(cfg) -> tfds.core.DatasetBuilder:
     """The tfds builder named by `cfg`, prepared (written to data_dir).
 
@@ -56,6 +67,9 @@ def load_builder(cfg) -> tfds.core.DatasetBuilder:
     manual_dir (or cfg.download=True). Other tfds datasets are only
     downloaded when cfg.download=True.
     """
+    register_builders()
+    from fluxseg.data import folders, voc
+
     try:
         if cfg.name in folders.MAKERS:
             builder = _folder_builder(cfg)
@@ -101,14 +115,17 @@ def load_builder(cfg) -> tfds.core.DatasetBuilder:
 
 def _folder_builder(cfg) -> tfds.core.DatasetBuilder:
     """A folder dataset's builder, its config named by a fingerprint of the files."""
+    from fluxseg.data import folders
+
     if not cfg.manual_dir:
         raise ValueError(f"data.name={cfg.name!r} reads a folder: set "
                          "--config.data.manual_dir=FOLDER")
     config = folders.MAKERS[cfg.name](cfg.manual_dir, float(cfg.validation_fraction),
                                       int(cfg.channels or 3))
     builder = tfds.builder(cfg.name, config=config, data_dir=cfg.data_dir)
-    if not builder.is_prepared() and not (cfg.task == "classification"
-                                          and cfg.random_resized_crop):
+    # The Inception crop (classification only) takes any image size.
+    inception_crop = cfg.random_resized_crop and not tasks.kind(cfg.task).dense
+    if not builder.is_prepared() and not inception_crop:
         # Reported before a long prepare, with the file names: images the crop would mostly pad.
         train = folders.MAKERS_LAYOUT[cfg.name](config.root, config.validation_fraction)["train"]
         paths = [item[0] for item in train]
@@ -119,7 +136,7 @@ def _folder_builder(cfg) -> tfds.core.DatasetBuilder:
 def class_meta(cfg, builder) -> tuple[tuple, Optional[np.ndarray]]:
     """(class_names, colormap or None) for cfg.task on this builder."""
     features = builder.info.features
-    if cfg.task == "classification":
+    if not tasks.kind(cfg.task).dense:
         feature = features[cfg.label_key]
         names = tuple(feature.names) if hasattr(feature, "names") else None
         if names is None:
@@ -145,7 +162,7 @@ def class_meta(cfg, builder) -> tuple[tuple, Optional[np.ndarray]]:
 def check_features(cfg, builder) -> None:
     """Raises if the dataset lacks the features the task reads."""
     features = builder.info.features
-    keys = [cfg.image_key, cfg.mask_key if cfg.task == "segmentation" else cfg.label_key]
+    keys = [cfg.image_key, cfg.mask_key if tasks.kind(cfg.task).dense else cfg.label_key]
     missing = [k for k in keys if k not in features]
     if missing:
         raise ValueError(

@@ -1,12 +1,19 @@
 """The encoder contract: a backbone that yields named feature maps of known stride and channels.
 
 An encoder is a backbone module called as ``encoder(x, train,
-return_features=True)``, which returns ``{name: [N, h, w, c]}``, and whose
-``pyramid()`` lists the maps a decoder reads, finest first: one per stride,
-the last map at that stride (segmentation_models.pytorch splits encoders and
-decoders the same way). A decoder or head written against ``pyramid()``
-works on every encoder here; input sides that are not multiples of the
-stride are rounded up by the encoder (ceil), and decoders crop top-left.
+return_features=True)``, which returns its named maps ``{name: [N, h, w,
+c]}``, and whose ``pyramid()`` lists the maps a decoder reads, finest first:
+one per stride, the last map at that stride (segmentation_models.pytorch
+splits encoders and decoders the same way). Every model built on an encoder
+reads its maps from that dict and nowhere else: decoders and heads by
+``pyramid()`` (a classifier pools ``deepest``, as smp's classification head
+takes the last feature), the original FCN by the VGG16 pool names of Long et
+al. The encoder records the same maps under the same names as taps
+(``layers.tap``); those are for inspection only (``fluxseg.models.features``,
+the visualisations) and no model reads them. A decoder or head written
+against ``pyramid()`` works on every encoder here; input sides that are not
+multiples of the stride are rounded up by the encoder (ceil), and decoders
+crop top-left.
 """
 from __future__ import annotations
 
@@ -45,6 +52,12 @@ def fields(build) -> set[str]:
 def pyramid(encoder) -> tuple[Feature, ...]:
     """The encoder's maps for a decoder, finest first."""
     return tuple(Feature(*f) for f in encoder.pyramid())
+
+
+def deepest(encoder, feats: dict):
+    """The coarsest map of the pyramid (stride 32) in ``feats``, the dict
+    ``encoder(x, train, return_features=True)`` returned."""
+    return feats[pyramid(encoder)[-1].name]
 
 
 def create(encoder: str, /, *, bn_axis_name=None, **options):

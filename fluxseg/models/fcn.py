@@ -22,7 +22,6 @@ import flax.linen as nn
 from fluxseg.models import encoders, layers
 from fluxseg.models.layers import DEFAULT_OPS, Ops, tap
 from fluxseg.models.parts import Part
-from fluxseg.models.vgg import VGG16
 
 VARIANTS = ("32s", "16s", "8s")
 TRANSPOSE_INITS = {"bilinear": layers.bilinear_init, "xavier": nn.initializers.xavier_uniform()}
@@ -141,9 +140,8 @@ class FCNVGG16(nn.Module):
         _check(self.variant, self.transpose_init)
         h, w = x.shape[1:3]
         up_init = TRANSPOSE_INITS[self.transpose_init]
-        feats = VGG16(include_top=False, first_pad=100, pool_ceil=True, ops=self.ops, dtype=self.dtype, name="vgg16")(
-            x, train, return_features=True
-        )
+        vgg = encoders.create("vgg16", first_pad=100, pool_ceil=True, ops=self.ops, dtype=self.dtype, name="vgg16")
+        feats = vgg(x, train, return_features=True)  # Long et al. score pool3, pool4 and pool5
         y = feats["block5_pool"]
         for name, k in (("fc6", 7), ("fc7", 1)):
             y = nn.relu(layers.conv(self.ops, 4096, k, dtype=self.dtype, name=name)(y))

@@ -46,7 +46,8 @@ class GAPClassifier(nn.Module):
 
     @nn.compact
     def __call__(self, x, train: bool = False):
-        x = self._backbone(name="backbone")(x, train=train and not self.freeze_backbone)
+        backbone = self._backbone(name="backbone")
+        x = encoders.deepest(backbone, backbone(x, train and not self.freeze_backbone, return_features=True))
         if self.freeze_backbone:
             x = jax.lax.stop_gradient(x)
         x = tap(self, "pooled", layers.global_avg_pool(x))

@@ -14,11 +14,9 @@ from typing import Any, Optional
 import flax.linen as nn
 import jax
 
-from fluxseg.models import layers
+from fluxseg.models import encoders, layers
 from fluxseg.models.layers import DEFAULT_OPS, Ops, tap
 from fluxseg.models.parts import Part
-from fluxseg.models.resnet_keras import ResNet50Keras
-from fluxseg.models.vgg import VGG16
 
 
 class HybridVGG16ResNet50(nn.Module):
@@ -46,13 +44,16 @@ class HybridVGG16ResNet50(nn.Module):
                 f"(VGG16 pools by 32 and the x32 upsampling must give the image size back); got {h}x{w}. "
                 f"Resize or crop to e.g. {32 * max(1, round(h / 32))}x{32 * max(1, round(w / 32))}."
             )
-        x = VGG16(include_top=False, ops=self.ops, dtype=self.dtype, name="vgg16")(x, train)
+        vgg = encoders.create("vgg16", ops=self.ops, dtype=self.dtype, name="vgg16")
+        x = encoders.deepest(vgg, vgg(x, train, return_features=True))
         if self.freeze_vgg:
             # No gradient flows into the frozen part: correct and saves its backward pass.
             x = jax.lax.stop_gradient(x)
         x = layers.upsample_nearest(x, 32)
         x = tap(self, "adapter", nn.relu(layers.conv(self.ops, 3, 1, dtype=self.dtype, name="adapter")(x)))
-        x = ResNet50Keras(include_top=False, bn_axis_name=self.bn_axis_name, ops=self.ops, dtype=self.dtype, name="resnet50")(x, train)
+        resnet = encoders.create("resnet50_keras", bn_axis_name=self.bn_axis_name, ops=self.ops,
+                                 dtype=self.dtype, name="resnet50")
+        x = encoders.deepest(resnet, resnet(x, train, return_features=True))
         x = layers.global_avg_pool(x)
         x = nn.relu(self.ops.dense(1024, dtype=self.dtype, name="fc1")(x))
         x = nn.relu(self.ops.dense(512, dtype=self.dtype, name="fc2")(x))

@@ -67,9 +67,11 @@ class ResNet(nn.Module):
 
     Spatial sizes follow PyTorch: each stride-2 stage maps n -> ceil(n / 2),
     so layer4 is [N, ceil(H/32), ceil(W/32), 8 * width * expansion].
-    Taps: relu (stride 2), layer1 (4), layer2 (8), layer3 (16), layer4 (32),
-    fc. `include_top=False` returns layer4; `return_features=True` returns the
-    dict of stage outputs.
+    Named maps: relu (stride 2), layer1 (4), layer2 (8), layer3 (16), layer4
+    (32): `return_features=True` returns them as a dict, which is what models
+    built on this one read (fluxseg.models.encoders); they are also tapped
+    under the same names, with fc, for inspection. `include_top=False`
+    returns layer4.
     """
 
     stage_sizes: Sequence[int]

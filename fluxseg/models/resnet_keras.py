@@ -34,9 +34,11 @@ class ResNet50Keras(nn.Module):
 
     Sizes: conv1 is floor((H+6-7)/2)+1 = ceil(H/2), pool1 floor((n+2-3)/2)+1,
     each later stride-2 stage ceil(n/2): conv5_block3_out is
-    [N, ~H/32, ~W/32, 2048]. conv1_relu and every `*_out` block output are
-    tapped. `include_top=False` returns
-    conv5_block3_out; `return_features=True` returns the dict of block outputs.
+    [N, ~H/32, ~W/32, 2048]. Named maps: conv1_relu and every `*_out` block
+    output; `return_features=True` returns them as a dict, which is what
+    models built on this one read (fluxseg.models.encoders). They are also
+    tapped under the same names, with predictions, for inspection.
+    `include_top=False` returns conv5_block3_out.
     """
 
     num_classes: int = 1000

@@ -28,9 +28,12 @@ class VGG16(nn.Module):
     then fc1, fc2 (4096, ReLU, dropout 0.5 as in the paper and torchvision;
     Keras has no dropout, which changes nothing at inference) and predictions.
 
-    Every layer output is tapped under its Keras name. `return_features=True`
-    returns that dict instead of the output. `first_pad` and `pool_ceil`
-    reproduce the original FCN's Caffe VGG16 (pad 100, ceil-mode pools).
+    Named maps: every conv and pool output, under its Keras name;
+    `return_features=True` returns them as a dict, which is what models built
+    on this one read (fluxseg.models.encoders). They are also tapped under the
+    same names, with fc1, fc2 and predictions, for inspection. `first_pad`
+    and `pool_ceil` reproduce the original FCN's Caffe VGG16 (pad 100,
+    ceil-mode pools).
     """
 
     num_classes: int = 1000

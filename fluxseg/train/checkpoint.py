@@ -21,6 +21,7 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
+from fluxseg.train import config as config_lib
 from fluxseg.train.step import TrainState
 
 ITEMS = ("variables", "opt", "meta")
@@ -175,7 +176,7 @@ def restore(workdir: str, step: Optional[int] = None, *, device=None) -> Restore
             raise FileNotFoundError(f"no checkpoint for step {step} in {checkpoint_dir(workdir)}; "
                                     f"available steps: {sorted(steps)}")
         meta = ckpt.meta(step)
-        config = ml_collections.ConfigDict(meta["config"])
+        config = config_lib.saved_config(meta["config"])
         model = build.model(config)
         sharding = jax.sharding.SingleDeviceSharding(device or jax.local_devices()[0])
         variables = ckpt.restore_model_variables(step, model, tuple(meta["image_shape"]), sharding)

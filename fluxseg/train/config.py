@@ -116,6 +116,17 @@ def from_values(values: dict, data_info=None) -> ml_collections.ConfigDict:
     return resolve(c, data_info)
 
 
+def saved_config(saved: dict) -> ml_collections.ConfigDict:
+    """A run's saved config laid over ``base_config()``: what a checkpoint restores.
+
+    Keys added since the run was saved take today's defaults, so code that
+    reads a restored config can read every key directly.
+    """
+    c = base_config()
+    c.update(saved)
+    return c
+
+
 def load_config_file(path: str):
     """Imports an experiment config file by path (configs build on each other: ablations on s3)."""
     import importlib.util

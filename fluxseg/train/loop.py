@@ -338,7 +338,7 @@ def evaluate(config, workdir: str, step: Optional[int] = None, split: Optional[s
         if step is None:
             raise FileNotFoundError(f"no checkpoint in {workdir}/checkpoints to evaluate")
         meta = ckpt.meta(step)
-        saved = ml_collections.ConfigDict(meta["config"])
+        saved = config_lib.saved_config(meta["config"])
         if config is not None:
             with saved.ignore_type():
                 saved.data = config.data

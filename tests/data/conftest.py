@@ -10,6 +10,7 @@ import fluxseg.data as fd
 import tensorflow_datasets as tfds
 
 tfds.disable_progress_bar()
+fd.register_builders()  # the fixtures below call tfds.builder directly
 
 
 @pytest.fixture(scope="session")

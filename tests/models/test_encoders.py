@@ -1,6 +1,7 @@
 """The encoder contract: every encoder's pyramid names real maps of the stated stride and channels."""
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from fluxseg import models
@@ -19,6 +20,20 @@ def test_pyramid_matches_the_feature_maps(name):
     assert strides == sorted(set(strides)) and strides[-1] == 32   # finest first, one per stride
     for f in pyramid:
         assert feats[f.name].shape == (1, 64 // f.stride, 96 // f.stride, f.channels), f
+
+
+@pytest.mark.parametrize("name", sorted(encoders.ENCODERS))
+def test_returned_features_and_taps_are_the_same_named_maps(name):
+    """One set of names: what models read (the returned dict) is what inspection sees (the taps)."""
+    enc = encoders.create(name)
+    x = jax.random.uniform(jax.random.key(0), (1, 32, 64, 3))
+    v = enc.init(jax.random.key(1), x)
+    feats, state = enc.apply(v, x, return_features=True, mutable=["intermediates"])
+    taps = state["intermediates"]
+    assert set(feats) == set(taps) and {f.name for f in encoders.pyramid(enc)} <= set(feats)
+    for k in feats:
+        np.testing.assert_array_equal(feats[k], taps[k], err_msg=k)
+    assert encoders.deepest(enc, feats) is feats[encoders.pyramid(enc)[-1].name]
 
 
 def test_unknown_encoder_and_option_are_named():

@@ -64,3 +64,62 @@ def run_python(args, *, devices: int = 1, timeout: int = 900, env=None, check=Tr
     if check:
         assert proc.returncode == 0, proc.stderr[-5000:]
     return proc
+
+
+
+def saved_model_predictions(workdir: str):
+    """(class ids, batch, binary) per eval batch of the run's validation split:
+    the saved model applied outside the eval step and its logits turned into
+    class ids with numpy, so that tests recompute the run's scores
+    independently. binary: a one-channel sigmoid head (class 1 where the logit
+    is positive; its targets are 0 / any id > 0)."""
+    import numpy as np
+
+    from fluxseg import data
+    from fluxseg.train import checkpoint
+
+    restored = checkpoint.restore(workdir)
+    cfg = restored.config
+    for batch in data.eval_iterator(cfg.data, cfg.data.eval_split,
+                                    global_batch_size=int(cfg.eval_batch_size)):
+        x = restored.preprocess(np.asarray(batch["image"], np.float32))
+        logits = np.asarray(restored.model.apply(restored.variables, x, train=False))
+        binary = logits.shape[-1] == 1
+        ids = (logits[..., 0] > 0).astype(np.int64) if binary else logits.argmax(-1)
+        yield ids, batch, binary
+
+
+def top1_by_hand(workdir: str) -> tuple[int, int]:
+    """(hits, counted) of the saved classifier on every valid validation row."""
+    import numpy as np
+
+    hits = total = 0
+    for ids, batch, binary in saved_model_predictions(workdir):
+        keep = np.asarray(batch["valid"])
+        labels = np.asarray(batch["label"])[keep]
+        hits += int(np.sum(ids[keep] == ((labels > 0) if binary else labels)))
+        total += int(np.sum(keep))
+    return hits, total
+
+
+def isbi_errors_by_hand(workdir: str) -> tuple[float, float]:
+    """(pixel error, Rand error) of the saved model on the validation slices,
+    with scikit-image's adapted_rand_error on 4-connected cell components
+    (Arganda-Carreras et al. 2015), averaged over slices."""
+    import numpy as np
+    from scipy import ndimage
+    from skimage.metrics import adapted_rand_error
+
+    pixel, rand = [], []
+    for ids, batch, _ in saved_model_predictions(workdir):
+        for pred, mask, valid in zip(ids, np.asarray(batch["mask"]), np.asarray(batch["valid"])):
+            top, left = ((m - p) // 2 for m, p in zip(mask.shape, pred.shape))
+            mask = mask[top:top + pred.shape[0], left:left + pred.shape[1]]
+            scored = mask != 255
+            if not valid or not scored.any():
+                continue
+            pixel.append(np.mean(pred[scored] != mask[scored]))
+            truth = np.where(scored, ndimage.label(mask == 1)[0], 0)
+            if truth.any():
+                rand.append(adapted_rand_error(truth, ndimage.label(pred == 1)[0])[0])
+    return float(np.mean(pixel)), float(np.mean(rand))

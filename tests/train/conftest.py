@@ -25,8 +25,9 @@ def _jax_compilation_cache():
 def small_shapes_dir(tmp_path_factory):
     """A tfds data_dir with fluxseg_shapes/small (32x32; 48 train, 18 validation)."""
     import tensorflow_datasets as tfds
-    import fluxseg.data  # noqa: F401  (registers the builder)
+    import fluxseg.data
 
+    fluxseg.data.register_builders()
     tfds.disable_progress_bar()
     data_dir = tmp_path_factory.mktemp("tfds")
     tfds.builder("fluxseg_shapes/small", data_dir=str(data_dir)).download_and_prepare()

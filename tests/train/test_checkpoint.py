@@ -45,3 +45,23 @@ def test_keeps_last_n_and_best_k(tiny, tmp_path):
     # Every checkpoint carries the config and the data position (its step).
     meta = ckpts.meta(8)
     assert meta["step"] == 8 and meta["config"]["model"] == "unet"
+
+
+def test_a_saved_config_lacking_newer_keys_restores_with_their_defaults(tiny_run, monkeypatch):
+    """A run saved before data.eval_mode and optim.eps existed reads today's defaults for them."""
+    from fluxseg.train.config import base_config
+
+    meta = checkpoint.Checkpoints.meta
+
+    def old_meta(self, step):
+        m = meta(self, step)
+        del m["config"]["data"]["eval_mode"], m["config"]["optim"]["eps"]
+        return m
+    monkeypatch.setattr(checkpoint.Checkpoints, "meta", old_meta)
+    restored = checkpoint.restore(tiny_run)
+    default = base_config()
+    assert restored.config.data.eval_mode == default.data.eval_mode == "pad"
+    assert restored.config.optim.eps == default.optim.eps
+    # What the run did save is kept, not reset to the defaults.
+    assert restored.config.data.builder_config == "small" and restored.config.num_classes == 6
+    assert restored.config.optim.learning_rate == 3e-3 != default.optim.learning_rate

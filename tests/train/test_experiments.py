@@ -8,9 +8,8 @@ import jax
 import numpy as np
 import pytest
 
-from _helpers import REPO
-from fluxseg import data
-from fluxseg.train import build, checkpoint, config as config_lib, loop
+from _helpers import REPO, top1_by_hand
+from fluxseg.train import build, config as config_lib, loop
 
 ARGS = {
     "default.py": [None],
@@ -102,15 +101,7 @@ def test_classification_path_end_to_end(small_shapes_dir, tmp_path):
     assert result["step"] == 3 and np.isfinite(result["loss"])
     # top1 recomputed outside the eval step: the saved model on every valid
     # validation row, argmax against the label.
-    restored = checkpoint.restore(workdir)
-    hits = total = 0
-    for batch in data.eval_iterator(restored.config.data, restored.config.data.eval_split,
-                                    global_batch_size=8):
-        x = restored.preprocess(np.asarray(batch["image"], np.float32))
-        logits = np.asarray(restored.model.apply(restored.variables, x, train=False))
-        keep = batch["valid"]
-        hits += int(np.sum(logits[keep].argmax(-1) == batch["label"][keep]))
-        total += int(np.sum(keep))
+    hits, total = top1_by_hand(workdir)
     assert total == 18                      # every validation image once, padding left out
     assert result["top1"] == hits / total
     assert result["top1"] <= result["top5"]

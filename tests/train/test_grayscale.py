@@ -8,7 +8,7 @@ import jax
 import numpy as np
 import pytest
 
-from _helpers import tiny_config
+from _helpers import isbi_errors_by_hand, tiny_config
 from fluxseg import infer
 from fluxseg.data.isbi import fixture
 from fluxseg.train import checkpoint, loop
@@ -16,7 +16,6 @@ from fluxseg.train import checkpoint, loop
 
 def test_one_channel_unet_trains_restores_and_predicts(tmp_path):
     import tensorflow_datasets as tfds
-    import fluxseg.data  # noqa: F401  (registers fluxseg_isbi2012)
     tfds.disable_progress_bar()
     manual = tmp_path / "manual"
     fixture.write_isbi(manual, num_slices=12, size=(40, 40))
@@ -29,7 +28,10 @@ def test_one_channel_unet_trains_restores_and_predicts(tmp_path):
     assert result["step"] == 3 and np.isfinite(result["loss"])
     # Every validation slice has 40x40 scored pixels: the mean per-slice error is 1 - accuracy.
     assert result["pixel_error"] == pytest.approx(1 - result["pixel_acc"], abs=1e-9)
-    assert 0.0 <= result["rand_error"] <= 1.0
+    # Both ISBI scores, recomputed from the saved model's predictions with scikit-image.
+    pixel_error, rand_error = isbi_errors_by_hand(str(tmp_path / "run"))
+    assert result["pixel_error"] == pytest.approx(pixel_error, rel=1e-9)
+    assert result["rand_error"] == pytest.approx(rand_error, rel=1e-9)
 
     meta = json.load(open(os.path.join(tmp_path, "run", "config.json")))
     assert meta["data"]["channels"] == 1  # decided once, recorded with the checkpoint

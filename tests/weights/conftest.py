@@ -1,99 +1,53 @@
 """Fixtures for the weight-conversion tests.
 
 Reference networks are built by `make_reference.py` in two subprocesses (one
-with Keras/TensorFlow, one with torch; the two crash in one process and this
-process imports neither). Both start once per session, in parallel, on first
-use; their multi-GB output is deleted at the end of the session.
+with Keras/TensorFlow, one with torch; tests/_reference.py). Both start once
+per session, in parallel, on first use, shared by the xdist workers; their
+multi-GB output is deleted at the end of the session.
 
 `forward` holds one jitted function per (model, options, mode), so each
 network is compiled once per input shape for the whole session.
 """
 from __future__ import annotations
 
-import importlib.util
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
 
+import _reference
 from fluxseg import models
 
 MAKE_REFERENCE = Path(__file__).with_name("make_reference.py")
-FRAMEWORK_MODULES = {"keras": ("keras", "tensorflow"), "torch": ("torch", "torchvision")}
+ROOT = "weights_reference"
 # Parity bound: max |flax - reference| <= TOLERANCE * max |reference|, per map.
 TOLERANCE = 1e-4
 MEASURED: dict[str, float] = {}
 
 
-class Reference:
-    """One framework's reference run: weight files in `.dir`, arrays in `.arrays`."""
-
-    def __init__(self, framework: str, root: Path):
-        self.framework = framework
-        self.dir = root / framework
-        self.log = root / f"{framework}.log"
-        env = dict(os.environ, KERAS_BACKEND="tensorflow", CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
-        self._proc = subprocess.Popen(
-            [sys.executable, str(MAKE_REFERENCE), framework, str(self.dir)],
-            env=env, stdout=open(self.log, "wb"), stderr=subprocess.STDOUT,
-        )
-        self._arrays = None
-
-    def wait(self) -> "Reference":
-        if self._arrays is None:
-            rc = self._proc.wait()
-            if rc != 0 or not (self.dir / "done").exists():
-                tail = self.log.read_text(errors="replace")[-3000:]
-                pytest.fail(f"make_reference.py {self.framework} failed (rc={rc}):\n{tail}")
-            self._arrays = dict(np.load(self.dir / "reference.npz"))
-        return self
-
-    @property
-    def arrays(self) -> dict:
-        return self.wait()._arrays
-
-    def file(self, name: str) -> Path:
-        return self.wait().dir / name
-
-    def kill(self):
-        if self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
-
-
 @pytest.fixture(scope="session")
-def references(tmp_path_factory):
+def references(tmp_path_factory, worker_id):
     """{'keras': Reference, 'torch': Reference}; both subprocesses start at once and run in parallel."""
-    root = tmp_path_factory.mktemp("weights_reference")
-    refs = {}
-    for fw, mods in FRAMEWORK_MODULES.items():
-        if all(importlib.util.find_spec(m) is not None for m in mods):
-            refs[fw] = Reference(fw, root)
+    refs = _reference.start(MAKE_REFERENCE, _reference.shared_root(tmp_path_factory, worker_id, ROOT))
     yield refs
     for ref in refs.values():
-        ref.kill()
-    shutil.rmtree(root, ignore_errors=True)  # ~2.5 GB of random weights
+        ref.finish()
 
 
-def _get(references, fw):
-    if fw not in references:
-        pytest.skip(f"{' and '.join(FRAMEWORK_MODULES[fw])} not installed (pip install -e '.[test]')")
-    return references[fw].wait()
+def pytest_sessionfinish(session):
+    """Deletes the ~2.5 GB of random reference weights once every worker is done."""
+    _reference.remove(session, ROOT)
 
 
 @pytest.fixture(scope="session")
 def keras_ref(references):
-    return _get(references, "keras")
+    return _reference.get(references, "keras")
 
 
 @pytest.fixture(scope="session")
 def torch_ref(references):
-    return _get(references, "torch")
+    return _reference.get(references, "torch")
 
 
 _FORWARD = {}
