@@ -24,6 +24,7 @@ import time
 import jax
 import numpy as np
 
+from fluxseg.models.fast_forms import jit
 from fluxseg.train import build, config as config_lib, parallel
 from fluxseg.train import step as S
 
@@ -57,8 +58,8 @@ def run(args, mode, dtype):
     cfg = _config(args, dtype)
     if mode == "single":
         spec = build.step_spec(cfg)
-        state = jax.jit(lambda s: S.init_state(spec.model, spec.tx, s, (h, w, 3), "rbg"))(0)
-        step_fn = jax.jit(functools.partial(S.train_step, spec=spec), donate_argnums=0)
+        state = jit(lambda s: S.init_state(spec.model, spec.tx, s, (h, w, 3), "rbg"))(0)
+        step_fn = jit(functools.partial(S.train_step, spec=spec), donate_argnums=0)
         batch = jax.device_put(batch)
     else:
         dp = parallel.DataParallel(mode)

@@ -67,17 +67,18 @@ def jax_worker(args):
     import numpy as np
 
     from fluxseg import models, viz
+    from fluxseg.models.fast_forms import jit
 
     rng = np.random.default_rng(0)
     if "gradcam" in args.cases:
         model = models.create("vgg16")
         x = jnp.asarray(rng.standard_normal((BATCH, SIZE, SIZE, 3)) * 50, jnp.float32)
-        v = jax.jit(lambda x: model.init(jax.random.key(0), x))(x[:1])
+        v = jit(lambda x: model.init(jax.random.key(0), x))(x[:1])
         first, times = _timed(lambda: viz.gradcam(model, v, x, TOP_LAYER, size=(SIZE, SIZE)).block_until_ready(), args.reps)
         _emit("gradcam", "fluxseg", first, times)
     if "filters" in args.cases:
         model = models.create("vgg16", include_top=False)
-        v = jax.jit(lambda x: model.init(jax.random.key(0), x))(jnp.zeros((1, 32, 32, 3)))
+        v = jit(lambda x: model.init(jax.random.key(0), x))(jnp.zeros((1, 32, 32, 3)))
         first, times = _timed(lambda: viz.filter_patterns(model, v, F_LAYER, range(F_COUNT), size=F_SIZE, steps=F_STEPS), args.reps)
         _emit("filters", f"fluxseg ({F_COUNT} filters at once)", first, times)
         n = args.loop_filters

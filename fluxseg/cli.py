@@ -6,6 +6,8 @@
     fluxseg train --config experiments/X.py --workdir DIR [--config.key=value ...]
     fluxseg eval  --workdir DIR [--split S] [--tta flip] [--scales 0.75,1,1.25]
     fluxseg predict --workdir DIR IMAGES... [--out DIR] [--probs] [--tta flip]
+    fluxseg viz ...                             see `fluxseg viz -h`
+    fluxseg bench [models|profile|train-step|gpu|list] [ARGS...]   see `fluxseg bench -h`
 """
 from __future__ import annotations
 
@@ -81,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     # These subcommands own their flags (absl/ml_collections or their own parser).
     passthrough = {"weights": _weights, "train": _launch("train"), "eval": _infer("eval"), "predict": _infer("predict")}
     passthrough["viz"] = lambda argv: __import__("fluxseg.viz.cli", fromlist=["main"]).main(argv)
+    passthrough["bench"] = lambda argv: __import__("fluxseg.bench", fromlist=["main"]).main(argv)
     if argv and argv[0] in passthrough:
         return passthrough[argv[0]](argv[1:])
 
