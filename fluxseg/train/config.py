@@ -120,10 +120,13 @@ def saved_config(saved: dict) -> ml_collections.ConfigDict:
     """A run's saved config laid over ``base_config()``: what a checkpoint restores.
 
     Keys added since the run was saved take today's defaults, so code that
-    reads a restored config can read every key directly.
+    reads a restored config can read every key directly; where a new default
+    would change what an old run did, the old behaviour is written here.
     """
     c = base_config()
     c.update(saved)
+    if "eval_mode" not in saved.get("data", {}):
+        c.data.eval_mode = "resize"  # classifiers were evaluated by resizing before the key existed
     return c
 
 

@@ -48,7 +48,8 @@ def test_keeps_last_n_and_best_k(tiny, tmp_path):
 
 
 def test_a_saved_config_lacking_newer_keys_restores_with_their_defaults(tiny_run, monkeypatch):
-    """A run saved before data.eval_mode and optim.eps existed reads today's defaults for them."""
+    """A run saved before data.eval_mode and optim.eps existed reads today's default eps, and
+    the eval_mode it was evaluated with then (resize), not today's default (pad)."""
     from fluxseg.train.config import base_config
 
     meta = checkpoint.Checkpoints.meta
@@ -60,7 +61,7 @@ def test_a_saved_config_lacking_newer_keys_restores_with_their_defaults(tiny_run
     monkeypatch.setattr(checkpoint.Checkpoints, "meta", old_meta)
     restored = checkpoint.restore(tiny_run)
     default = base_config()
-    assert restored.config.data.eval_mode == default.data.eval_mode == "pad"
+    assert default.data.eval_mode == "pad" and restored.config.data.eval_mode == "resize"
     assert restored.config.optim.eps == default.optim.eps
     # What the run did save is kept, not reset to the defaults.
     assert restored.config.data.builder_config == "small" and restored.config.num_classes == 6
