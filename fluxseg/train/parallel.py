@@ -95,9 +95,12 @@ class DataParallel:
     def _wrap(self, fn: Callable, donate: bool):
         donate_argnums = (0,) if donate else ()
         if self.mode == "pmap":
-            return jax.pmap(fn, axis_name=self.axis_name, in_axes=(None, 0), out_axes=None,
-                            donate_argnums=donate_argnums,
-                            devices=self.devices if self._explicit_devices else None)
+            # Under jit so that the step compiles with fluxseg's backend options, as in jit mode
+            # (jax.pmap takes no compiler_options; in this JAX it is jit + shard_map anyway).
+            return fast_forms.jit(jax.pmap(fn, axis_name=self.axis_name, in_axes=(None, 0), out_axes=None,
+                                           donate_argnums=donate_argnums,
+                                           devices=self.devices if self._explicit_devices else None),
+                                  donate_argnums=donate_argnums)
         mapped = jax.shard_map(fn, mesh=self.mesh, in_specs=(P(), P(self.axis_name)),
                                out_specs=P(), check_vma=False)
         return fast_forms.jit(mapped, donate_argnums=donate_argnums)
