@@ -126,20 +126,26 @@ def main(argv=None) -> int:
     data = jax.profiler.ProfileData.from_file(glob.glob(f"{trace_dir}/**/*.xplane.pb", recursive=True)[0])
     hlo = hlo_index(compiled.as_text())
 
-    per_op = collections.Counter()
+    per_op, threads = collections.Counter(), set()
     for plane in data.planes:
         for line in plane.lines:
-            if not line.name.startswith("tf_XLA"):  # XLA's worker threads, not Python
+            if not line.name.startswith("tf_XLAEigen"):  # XLA's worker threads, not Python
                 continue
             for ev in line.events:
                 if ev.name in hlo:
                     per_op[ev.name] += ev.duration_ns / 1e6
+                    threads.add(line.name)
     total = sum(per_op.values())
     per_kind = collections.Counter()
     for name, ms in per_op.items():
         per_kind[kind_of(hlo[name])] += ms
+    capacity = wall * 1e3 * max(len(threads), 1)
     print(f"{a.model} {a.mode} batch {a.batch} {a.hw[0]}x{a.hw[1]} {a.dtype} | wall {wall * 1e3:.0f} ms | "
-          f"op time {total:.0f} ms over threads | XLA options {compiler_options() or 'none'}")
+          f"op time {total:.0f} ms over {len(threads)} threads | XLA options {compiler_options() or 'none'}")
+    # Library calls that return before their work is done (XLA's Eigen convolutions run
+    # asynchronously in its pool) and idle threads are not in any op's time: say how much.
+    print(f"not attributed to an op: {max(capacity - total, 0):.0f} ms of {capacity:.0f} "
+          f"(wall x threads): asynchronous convolutions, waiting, idle threads")
     print("\n| kind of op | ms | share |\n|---|---|---|")
     for k, ms in per_kind.most_common():
         print(f"| {k} | {ms:.0f} | {100 * ms / total:.1f}% |")
