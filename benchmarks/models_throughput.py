@@ -126,7 +126,7 @@ def run_case(a, model: str, peer: C.Peer) -> list[dict]:
 def ratios(results: list[dict]):
     """Adds 'ratio' = fluxseg median img/s / this row's median img/s, and the
     model FLOP/s of every row: fluxseg's FLOPs per image (XLA's count of its
-    compiled step) times the row's img/s, and their fraction of the chip's peak."""
+    lowered step) times the row's img/s, and their fraction of the chip's peak."""
     ours = {(r["model"], r["mode"]): r for r in results if r["impl"] == "fluxseg" and "error" not in r}
     for r in results:
         if "error" in r or (r["model"], r["mode"]) not in ours:

@@ -89,7 +89,8 @@ def _flops(lowered) -> float | None:
     except Exception:  # not every backend implements it
         return None
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-    return float(cost.get("flops", 0)) or None if cost else None
+    flops = float((cost or {}).get("flops", 0))
+    return flops or None
 
 
 def _host_init(shapes, jax):

@@ -3,8 +3,9 @@
 Runs in its own process; imports Keras 3 and its backend only: TensorFlow
 (the default, and the one with XLA off unless Keras turns it on), or JAX
 (`KERAS_BACKEND=jax`, what the driver picks on GPU hosts that have no
-TensorFlow; Keras then jit-compiles its steps with XLA). Steps go through `predict_on_batch` / `train_on_batch`, Keras' compiled
-tf.function path; the first call (tracing, and XLA compilation where Keras
+TensorFlow; Keras then jit-compiles its steps with XLA). Steps go through
+`predict_on_batch` / `train_on_batch`, Keras' compiled step (a tf.function,
+or a jitted function on JAX); the first call (tracing, and XLA compilation where Keras
 enables it) is reported as `first_call_s` and excluded from img/s.
 """
 from __future__ import annotations

@@ -149,7 +149,7 @@ def main(argv=None) -> int:
     print("\n| kind of op | ms | share |\n|---|---|---|")
     for k, ms in per_kind.most_common():
         print(f"| {k} | {ms:.0f} | {100 * ms / total:.1f}% |")
-    print(f"\n| op | kind | ms | shape | from |\n|---|---|---|---|---|")
+    print("\n| op | kind | ms | shape | from |\n|---|---|---|---|---|")
     for name, ms in per_op.most_common(a.top):
         shape = re.search(r"= (\S+)", hlo[name]).group(1)[:40]
         print(f"| {name} | {kind_of(hlo[name])} | {ms:.1f} | {shape} | {layer_of(hlo[name])} |")

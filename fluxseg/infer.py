@@ -86,7 +86,7 @@ class _Predictor:
             return model.apply(variables, preprocess(x), train=False).astype(jnp.float32)
 
         self.apply_tiles = fast_forms.jit(apply_tiles, in_shardings=(replicated, self.batch_sharding),
-                                   out_shardings=self.batch_sharding)
+                                          out_shardings=self.batch_sharding)
         self._shapes: dict = {}
         self._channels: Optional[int] = None
 

@@ -13,9 +13,6 @@ from etils import epath
 from fluxseg import tasks
 from fluxseg.data import config as config_lib
 
-# Datasets fluxseg can prepare without a network.
-OFFLINE = ("fluxseg_shapes", "fluxseg_image_folder", "fluxseg_segmentation_folder")
-
 
 @dataclasses.dataclass(frozen=True)
 class DataInfo:
@@ -100,7 +97,8 @@ def load_builder(cfg) -> tfds.core.DatasetBuilder:
     manual_check = getattr(type(builder), "check_manual_dir", None)
     if manual_check is not None:
         manual_check(manual_dir)
-    elif cfg.name not in OFFLINE and cfg.name != "fluxseg_voc2012" and not cfg.download:
+    elif cfg.name not in ("fluxseg_shapes", *folders.MAKERS, "fluxseg_voc2012") and not cfg.download:
+        # fluxseg's own datasets prepare themselves (VOC from its tar, checked above); others need download.
         raise FileNotFoundError(
             f"tfds dataset {_builder_name(cfg)!r} is not prepared in "
             f"{builder.data_dir_root}; run `tfds build {_builder_name(cfg)} "

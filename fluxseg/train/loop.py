@@ -24,13 +24,13 @@ import jax
 import ml_collections
 import numpy as np
 
+from fluxseg.models import fast_forms
 from fluxseg.train import build, config as config_lib, metrics as metrics_lib, optim
 from fluxseg.train.checkpoint import Checkpoints, abstract
 from fluxseg.train.parallel import DataParallel, to_host
 from fluxseg.train.preemption import Preemption
 from fluxseg.train.step import StepSpec, TrainState, eval_step, init_state, predict_step, train_step
 from fluxseg.train.writers import Writer
-from fluxseg.models import fast_forms
 
 log = logging.getLogger("fluxseg.train")
 

@@ -6,8 +6,8 @@ from typing import Optional, Sequence
 import jax
 
 from fluxseg import models
-from fluxseg.viz._cache import cached
 from fluxseg.models import fast_forms
+from fluxseg.viz._cache import cached
 
 
 def spatial_layers(model, variables, x) -> list[str]:

@@ -24,9 +24,9 @@ import numpy as np
 import optax
 from flax import traverse_util
 
+from fluxseg.models import fast_forms
 from fluxseg.viz import transforms
 from fluxseg.viz._cache import cached
-from fluxseg.models import fast_forms
 
 METHODS = ("dlwp", "regularized")
 

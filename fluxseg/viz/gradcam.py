@@ -24,8 +24,8 @@ import numpy as np
 from flax import traverse_util
 
 from fluxseg import models
-from fluxseg.viz._cache import cached
 from fluxseg.models import fast_forms
+from fluxseg.viz._cache import cached
 
 Target = Union[None, int, Sequence[int], Callable]
 

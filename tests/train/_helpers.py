@@ -66,7 +66,6 @@ def run_python(args, *, devices: int = 1, timeout: int = 900, env=None, check=Tr
     return proc
 
 
-
 def saved_model_predictions(workdir: str):
     """(class ids, batch, binary) per eval batch of the run's validation split:
     the saved model applied outside the eval step and its logits turned into
