@@ -10,7 +10,10 @@ other from SLURM / Cloud TPU / Open MPI / JAX_COORDINATOR_ADDRESS, or from
 Re-running a command in the same workdir resumes it. SIGTERM saves a
 checkpoint and exits with status 0.
 """
-from fluxseg.launcher import run
-
 if __name__ == "__main__":
+    from fluxseg import cpu_process
+
+    cpu_process.reexec()  # glibc's malloc settings for XLA's CPU runtime; before JAX loads
+    from fluxseg.launcher import run
+
     run()

@@ -16,6 +16,8 @@ import sys
 import time
 from typing import Callable
 
+from fluxseg import cpu_process  # imports no framework
+
 # A line on stdout that starts with this carries a worker's JSON result; the
 # libraries print their own chatter, so the driver reads only these lines.
 RESULT_PREFIX = "BENCH_JSON "
@@ -179,3 +181,23 @@ def emit(result: dict):
 
 def parse_results(stdout: str) -> list[dict]:
     return [json.loads(line[len(RESULT_PREFIX):]) for line in stdout.splitlines() if line.startswith(RESULT_PREFIX)]
+
+
+def allocator_env(env: dict, framework: str, peer_allocator: str = "default") -> dict:
+    """A worker's environment with the right glibc malloc settings.
+
+    The fluxseg (jax) worker runs under fluxseg's (`fluxseg/cpu_process.py`),
+    as `launch.py` and the `fluxseg` command do. A peer runs as its users run
+    it, without them, unless ``peer_allocator='fluxseg'``.
+    """
+    if framework == "jax" or peer_allocator == "fluxseg":
+        return cpu_process.environ(env)
+    env = dict(env)
+    if env.get(cpu_process.TUNABLES_ENV) == cpu_process.tunables():
+        del env[cpu_process.TUNABLES_ENV]  # inherited from `fluxseg bench`, which re-executes under them
+    return env
+
+
+def allocator_label(env: dict) -> str:
+    value = env.get(cpu_process.TUNABLES_ENV)
+    return "none" if value is None else ("fluxseg's" if value == cpu_process.tunables() else repr(value))

@@ -29,6 +29,8 @@ import subprocess
 import sys
 import time
 
+import _common as C
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 PREFIX = "BENCH_JSON "
@@ -132,6 +134,7 @@ def worker_torch(n: int, num_sizes: int) -> dict:
 
 def _run(mode: str, n: int, num_sizes: int, repo: str) -> dict:
     env = dict(os.environ, PYTHONPATH=repo, JAX_PLATFORMS=os.environ.get("JAX_PLATFORMS", "cpu"))
+    env = C.allocator_env(env, "torch" if mode == "torch" else "jax")
     proc = subprocess.run([sys.executable, __file__, "--worker", mode, "--images", str(n),
                            "--sizes", str(num_sizes)],
                           env=env, capture_output=True, text=True, cwd=repo)

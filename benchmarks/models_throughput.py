@@ -49,6 +49,10 @@ def parse_args(argv=None):
     p.add_argument("--impls", help="only these builds, comma-separated (e.g. fluxseg,torchvision_cl); default: every peer of the case")
     p.add_argument("--omp-wait-policy", default="PASSIVE",
                    help="OMP_WAIT_POLICY for the workers (torch's OpenMP pool); '' keeps the library default")
+    p.add_argument("--peer-allocator", choices=("default", "fluxseg"), default="default",
+                   help="glibc malloc settings of the torch and Keras workers: 'default' as the environment gives them "
+                        "(without fluxseg's GLIBC_TUNABLES, as their users run them), 'fluxseg' the same as the fluxseg "
+                        "worker's (fluxseg/cpu_process.py)")
     p.add_argument("--timeout", type=float, default=900, help="seconds per worker before it is killed")
     p.add_argument("--json", help="write every result (all repetitions) to this file")
     # Worker mode, used by the driver.
@@ -89,7 +93,8 @@ def worker(a) -> int:
 # ---------------------------------------------------------------- driver
 
 
-def worker_env(device: str, omp_wait_policy: str, keras_backend: str | None = None) -> dict:
+def worker_env(device: str, omp_wait_policy: str, keras_backend: str | None = None,
+               framework: str = "jax", peer_allocator: str = "default") -> dict:
     env = dict(os.environ)
     env["KERAS_BACKEND"] = keras_backend or ("jax" if device == "gpu" else "tensorflow")
     if omp_wait_policy:
@@ -103,7 +108,7 @@ def worker_env(device: str, omp_wait_policy: str, keras_backend: str | None = No
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
     if device == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""  # keep torch and TF off any GPU the host has
-    return env
+    return C.allocator_env(env, framework, peer_allocator)
 
 
 def run_case(a, model: str, peer: C.Peer) -> list[dict]:
@@ -112,7 +117,8 @@ def run_case(a, model: str, peer: C.Peer) -> list[dict]:
            "--warmup", str(a.warmup), "--modes", ",".join(a.modes), "--device", a.device, "--dtype", a.dtype]
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=worker_env(a.device, a.omp_wait_policy, a.keras_backend), timeout=a.timeout)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=a.timeout,
+                              env=worker_env(a.device, a.omp_wait_policy, a.keras_backend, peer.framework, a.peer_allocator))
         results = C.parse_results(proc.stdout)
         if not results:
             tail = proc.stderr.strip().splitlines()[-3:]
@@ -170,7 +176,12 @@ def header(a) -> str:
     return (f"{datetime.date.today()} | device {a.device} | {platform.node()} {platform.machine()}, "
             f"{C.cpu_threads()} CPUs usable | {a.dtype} | batch {a.batch}, size {a.size}, reps {a.reps} x {a.steps} step(s), "
             f"warm-up {a.warmup} | threads: torch/TF intra-op = {C.cpu_threads()}, XLA CPU = its own pool (one per core), "
-            f"OMP_WAIT_POLICY={a.omp_wait_policy or 'library default'}")
+            f"OMP_WAIT_POLICY={a.omp_wait_policy or 'library default'} | GLIBC_TUNABLES: "
+            f"fluxseg {_tunables(a, 'jax')}, peers {_tunables(a, 'torch')}")
+
+
+def _tunables(a, framework: str) -> str:
+    return C.allocator_label(worker_env(a.device, a.omp_wait_policy, a.keras_backend, framework, a.peer_allocator))
 
 
 def driver(a) -> int:

@@ -27,6 +27,11 @@ import sys
 import tempfile
 import time
 
+from fluxseg import cpu_process
+
+if __name__ == "__main__":
+    cpu_process.reexec()  # glibc's malloc settings, as launch.py runs; before JAX loads
+
 import _common as C
 
 

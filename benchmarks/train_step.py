@@ -21,6 +21,11 @@ import json
 import statistics
 import time
 
+from fluxseg import cpu_process
+
+if __name__ == "__main__":
+    cpu_process.reexec()  # glibc's malloc settings, as launch.py runs; before JAX loads
+
 import jax
 import numpy as np
 

@@ -32,6 +32,8 @@ import subprocess
 import sys
 import time
 
+import _common as C
+
 PREFIX = "VIZ_BENCH "
 BATCH, SIZE, TOP_LAYER = 8, 224, "block5_conv3"
 F_LAYER = "block3_conv1"
@@ -191,7 +193,8 @@ def run_driver(args):
     for fw in args.frameworks.split(","):
         cmd = [sys.executable, os.path.abspath(__file__), "--worker", fw, "--reps", str(args.reps), "--cases", args.cases, "--loop-filters", str(args.loop_filters),
                "--filter-count", str(args.filter_count), "--filter-steps", str(args.filter_steps), "--filter-size", str(args.filter_size)]
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", KERAS_BACKEND="tensorflow", CUDA_VISIBLE_DEVICES=os.environ.get("CUDA_VISIBLE_DEVICES", ""))
+        env = C.allocator_env(dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", KERAS_BACKEND="tensorflow",
+                                   CUDA_VISIBLE_DEVICES=os.environ.get("CUDA_VISIBLE_DEVICES", "")), fw)
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
         lines = [json.loads(l[len(PREFIX):]) for l in proc.stdout.splitlines() if l.startswith(PREFIX)]
         if proc.returncode != 0:

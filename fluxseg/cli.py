@@ -16,6 +16,8 @@ import ast
 import json
 import sys
 
+from fluxseg import cpu_process
+
 
 def _parse_shape(text: str) -> tuple[int, int, int]:
     try:
@@ -79,6 +81,8 @@ def _infer(name: str):
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # run as the `fluxseg` command, not called from Python
+        cpu_process.reexec()  # glibc's malloc settings for XLA's CPU runtime; before JAX loads
     argv = sys.argv[1:] if argv is None else argv
     # These subcommands own their flags (absl/ml_collections or their own parser).
     passthrough = {"weights": _weights, "train": _launch("train"), "eval": _infer("eval"), "predict": _infer("predict")}

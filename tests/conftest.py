@@ -1,6 +1,12 @@
-"""Test-wide settings: JAX on the CPU, quiet TensorFlow, no GPU for TF."""
+"""Test-wide settings: JAX on the CPU, quiet TensorFlow, no GPU for TF, fluxseg's malloc settings."""
 import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
+# What `launch.py` and the `fluxseg` command run under (fluxseg/cpu_process.py):
+# the xdist workers start with it, and so do the processes the tests launch.
+from fluxseg import cpu_process  # noqa: E402
+
+os.environ.update(cpu_process.environ())

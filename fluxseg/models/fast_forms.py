@@ -1,7 +1,7 @@
 """The one switch for the forms fluxseg gives XLA's CPU backend.
 
-Two things change on CPU, both measured (benchmarks/README.md, "Where the CPU
-time goes") and both exact:
+Two things change inside compiled functions on CPU, both measured
+(benchmarks/README.md, "Where the CPU time goes") and both exact:
 
 - operations rewritten in forms XLA's CPU backend runs well: 1x1
   convolutions as matmuls (`conv.conv2d`) and max pooling as a maximum over
@@ -10,6 +10,11 @@ time goes") and both exact:
   to XLA's own (Eigen) convolution instead of the YNNPACK library path, which
   ran the U-Net's wide 3x3 convolutions and their weight gradients 2-4x
   slower; matmuls and reductions stay on YNNPACK, where they are fast.
+
+A third thing is set per process, not per function: glibc's malloc settings
+for XLA's CPU runtime, which otherwise page-faults its large buffers back in
+on every call (`fluxseg.cpu_process`; launch.py and the `fluxseg` command
+re-execute themselves under them). The same switch turns it off.
 
 GPU and TPU keep the plain ops and no options: their compilers map the plain
 convolution onto cuDNN and the TPU's convolution units.
@@ -20,13 +25,13 @@ function is traced or jitted, so set it before the first call.
 """
 from __future__ import annotations
 
-import os
 from typing import Any, Callable
 
 import jax
 
-ENV = "FLUXSEG_FAST_FORMS"
-_MODES = ("auto", "on", "off")
+from fluxseg.cpu_process import FAST_FORMS_ENV, fast_mode
+
+ENV = FAST_FORMS_ENV
 # Only dots and reductions on YNNPACK (its default also takes convolutions).
 CPU_COMPILER_OPTIONS = {
     "xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE",
@@ -35,9 +40,7 @@ CPU_COMPILER_OPTIONS = {
 
 def fast_forms() -> bool:
     """Whether the CPU forms are used in the function being traced."""
-    mode = os.environ.get(ENV, "auto").strip().lower()
-    if mode not in _MODES:
-        raise ValueError(f"{ENV} must be one of {', '.join(_MODES)}, got {mode!r}")
+    mode = fast_mode()
     return mode == "on" or (mode == "auto" and jax.default_backend() == "cpu")
 
 
