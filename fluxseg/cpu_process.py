@@ -8,10 +8,12 @@ so glibc maps them fresh and unmaps them on free, and the kernel zero-fills
 every page again on the next call: 555,000 page faults and ~0.9 s of kernel
 time per ResNet-50 step on a 2-core EPYC, and 15,500 faults per step of the
 default experiment's small U-Net (benchmarks/README.md, "Where the CPU time
-goes"). Three glibc tunables change that: keep freed memory
+goes"). Four glibc tunables change that: keep freed memory
 (``trim_threshold``, ``top_pad``), serve large blocks from the heap rather
 than separate maps (``mmap_max=0``), and back what is still mapped with
-transparent huge pages (``hugetlb=1``), 512 times fewer faults.
+transparent huge pages (``hugetlb=1``), 512 times fewer faults. The cost: a
+process keeps the memory of its peak until it exits, as a caching allocator
+does.
 
 glibc reads ``GLIBC_TUNABLES`` only when a process starts, so fluxseg's entry
 points (``launch.py``, the ``fluxseg`` command, the benchmark scripts) call
