@@ -16,7 +16,7 @@ import ast
 import json
 import sys
 
-from fluxseg import cpu_process
+from fluxseg import compile_cache, cpu_process
 
 
 def _parse_shape(text: str) -> tuple[int, int, int]:
@@ -83,6 +83,8 @@ def _infer(name: str):
 def main(argv: list[str] | None = None) -> int:
     if argv is None:  # run as the `fluxseg` command, not called from Python
         cpu_process.reexec()  # glibc's malloc settings for XLA's CPU runtime; before JAX loads
+        if sys.argv[1:2] and sys.argv[1] in ("eval", "predict", "viz"):  # `train`: the launcher's
+            compile_cache.enable()  # compiled functions kept on disk for the next command
     argv = sys.argv[1:] if argv is None else argv
     # These subcommands own their flags (absl/ml_collections or their own parser).
     passthrough = {"weights": _weights, "train": _launch("train"), "eval": _infer("eval"), "predict": _infer("predict")}

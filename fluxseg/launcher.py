@@ -48,7 +48,10 @@ def main(argv):
     distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
 
     import jax
+    from fluxseg import compile_cache
     from fluxseg.train import loop
+
+    compile_cache.enable()  # a second run of the same config skips compiling
 
     # Orbax and JAX log every checkpoint step at INFO through absl; keep them
     # at WARNING and let fluxseg's own messages through on process 0.

@@ -10,3 +10,7 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 from fluxseg import cpu_process  # noqa: E402
 
 os.environ.update(cpu_process.environ())
+
+# No test writes to the user's compilation cache (fluxseg/compile_cache.py);
+# the tests of the cache give it a folder of their own.
+os.environ.setdefault("FLUXSEG_COMPILE_CACHE", "off")

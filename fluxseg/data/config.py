@@ -43,7 +43,8 @@ def default_config() -> ml_collections.ConfigDict:
       prefetch: batches prepared ahead.
       cache: keep this process's encoded examples in memory after the first
         epoch (small datasets).
-      num_parallel_calls: decode/augment parallelism (-1 = tf.data AUTOTUNE).
+      num_parallel_calls: decode/augment parallelism (-1 = one call per CPU
+        core; tf.data's autotuner is off, see pipeline._options).
       channels: image channels the pipeline delivers and the model takes:
         None = as stored (1 for grayscale datasets such as ISBI 2012), 1 =
         convert colour to luma, 3 = repeat grey into RGB. Decided once: the

@@ -68,6 +68,12 @@ def _local_batch(global_batch_size: int, process_count: int) -> int:
 def _options() -> tf.data.Options:
     opts = tf.data.Options()
     opts.deterministic = True  # order must not depend on thread timing
+    # No autotuning thread. Destroying an iterator waits for that thread, which
+    # may be asleep on its timer: each epoch (a new iterator) then stalled the
+    # training loop for 1-10 s, 13-30 s of the default run's ~100
+    # (benchmarks/README.md, "The training loop"). Without it
+    # num_parallel_calls=-1 is one call per core, as fast on these pipelines.
+    opts.autotune.enabled = False
     return opts
 
 

@@ -113,3 +113,23 @@ def test_info_describes_the_dataset(shapes_cfg):
 
 def test_tensorflow_sees_no_accelerator():
     assert fd.tf.config.get_visible_devices("GPU") == []
+
+
+def test_every_pipeline_runs_without_the_autotuning_thread(shapes_cfg, monkeypatch):
+    # Destroying an iterator waits for tf.data's autotuning thread, which may be
+    # asleep on its timer: with it, the default run stalled 1-10 s at each new
+    # epoch. Every pipeline this module starts (one per training epoch, the
+    # eval and full-size ones) must run without it, and in a fixed order.
+    import tensorflow as tf
+    seen, real = [], tf.data.Dataset.as_numpy_iterator
+
+    def record(ds):
+        seen.append(ds.options())
+        return real(ds)
+
+    monkeypatch.setattr(tf.data.Dataset, "as_numpy_iterator", record)
+    _train(shapes_cfg, 8)  # 6 steps an epoch: two epochs' pipelines
+    list(fd.eval_iterator(shapes_cfg, "validation", global_batch_size=4))
+    list(fd.full_size_iterator(shapes_cfg, "validation"))
+    assert len(seen) == 4
+    assert all(o.autotune.enabled is False and o.deterministic is True for o in seen)
