@@ -33,7 +33,7 @@ from typing import Mapping, Optional
 
 ENV = "FLUXSEG_COMPILE_CACHE"
 # Below this many seconds of compilation an entry is not worth a file; the
-# default experiment's eval and predict functions compile in about 1 s.
+# default experiment's eval step compiles in about 1 s.
 MIN_COMPILE_SECONDS = 0.5
 
 
