@@ -8,8 +8,8 @@ second run of a config (an ablation that changes a seed, a learning rate, a
 step count) then starts training at once. A loaded executable is the same
 machine code, so results do not change.
 
-`launch.py`, `fluxseg train` and the other `fluxseg` commands call
-`enable()`. In a notebook, call it before the first jitted call.
+`launch.py` and `fluxseg train|eval|predict|viz` call `enable()`. In a
+notebook, call it before the first jitted call.
 
 Where the cache lives:
 - ``FLUXSEG_COMPILE_CACHE=DIR`` (``off`` turns it off), else
