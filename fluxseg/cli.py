@@ -83,9 +83,9 @@ def _infer(name: str):
 def main(argv: list[str] | None = None) -> int:
     if argv is None:  # run as the `fluxseg` command, not called from Python
         cpu_process.reexec()  # glibc's malloc settings for XLA's CPU runtime; before JAX loads
-        if sys.argv[1:2] and sys.argv[1] in ("eval", "predict", "viz"):  # `train`: the launcher's
+        argv = sys.argv[1:]
+        if argv[:1] in (["eval"], ["predict"], ["viz"]):  # `train`: the launcher enables it
             compile_cache.enable()  # compiled functions kept on disk for the next command
-    argv = sys.argv[1:] if argv is None else argv
     # These subcommands own their flags (absl/ml_collections or their own parser).
     passthrough = {"weights": _weights, "train": _launch("train"), "eval": _infer("eval"), "predict": _infer("predict")}
     passthrough["viz"] = lambda argv: __import__("fluxseg.viz.cli", fromlist=["main"]).main(argv)

@@ -11,9 +11,12 @@ default experiment's small U-Net (benchmarks/README.md, "Where the CPU time
 goes"). Four glibc tunables change that: keep freed memory
 (``trim_threshold``, ``top_pad``), serve large blocks from the heap rather
 than separate maps (``mmap_max=0``), and back what is still mapped with
-transparent huge pages (``hugetlb=1``), 512 times fewer faults. The cost: a
-process keeps the memory of its peak until it exits, as a caching allocator
-does.
+transparent huge pages (``hugetlb=1``), 512 times fewer faults. A block over
+64 MB asked for on a worker thread is still mapped afresh on every call
+(glibc maps those whatever ``mmap_max`` says), so the kernel still zero-fills
+it, in huge pages: about 4-6% of CPU time in the ResNet-50 and default U-Net
+steps. The cost: a process keeps the memory of its peak until it exits, as a
+caching allocator does.
 
 glibc reads ``GLIBC_TUNABLES`` only when a process starts, so fluxseg's entry
 points (``launch.py``, the ``fluxseg`` command, the benchmark scripts) call

@@ -7,10 +7,10 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 # What `launch.py` and the `fluxseg` command run under (fluxseg/cpu_process.py):
 # the xdist workers start with it, and so do the processes the tests launch.
-from fluxseg import cpu_process  # noqa: E402
+from fluxseg import compile_cache, cpu_process  # noqa: E402
 
 os.environ.update(cpu_process.environ())
 
 # No test writes to the user's compilation cache (fluxseg/compile_cache.py);
 # the tests of the cache give it a folder of their own.
-os.environ.setdefault("FLUXSEG_COMPILE_CACHE", "off")
+os.environ.setdefault(compile_cache.ENV, "off")
