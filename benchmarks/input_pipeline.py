@@ -78,7 +78,7 @@ def step_rate(case, batch, reps=3):
     import jax
     from fluxseg.train import config as config_lib
     from fluxseg.train import build
-    from fluxseg.models.fast_forms import jit
+    from fluxseg.models.fast_forms import donate_argnums, jit
     from fluxseg.train import step as S
     if case == "voc":
         model, kw, size, classes = "fcn_resnet18", {}, (320, 480), 21
@@ -97,7 +97,7 @@ def step_rate(case, batch, reps=3):
          "mask": jax.device_put(rng.integers(0, classes, (batch, *size)).astype(np.int32))}
     if case == "isbi":
         b["weight"] = jax.device_put(np.ones((batch, *size), np.float32))
-    fn = jit(functools.partial(S.train_step, spec=spec), donate_argnums=0)
+    fn = jit(functools.partial(S.train_step, spec=spec), donate_argnums=donate_argnums(0))
     state, m = fn(state, b)
     jax.block_until_ready(m)
     times = []

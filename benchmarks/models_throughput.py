@@ -61,7 +61,7 @@ def parse_args(argv=None):
     a = p.parse_args(argv)
     a.hw = tuple(int(s) for s in a.size.split(","))
     asked = [m for m in a.modes.split(",") if m]
-    # Inference always runs first: the JAX training step donates (and so
+    # Inference always runs first: on GPU/TPU the JAX training step donates (and so
     # deletes) the parameter buffers it shares with the inference variables.
     a.modes = [m for m in C.MODES if m in asked]
     if len(a.hw) != 2 or set(asked) - set(C.MODES) or not asked or a.warmup < 1:

@@ -29,7 +29,7 @@ if __name__ == "__main__":
 import jax
 import numpy as np
 
-from fluxseg.models.fast_forms import jit
+from fluxseg.models.fast_forms import donate_argnums, jit
 from fluxseg.train import build, config as config_lib, parallel
 from fluxseg.train import step as S
 
@@ -64,7 +64,7 @@ def run(args, mode, dtype):
     if mode == "single":
         spec = build.step_spec(cfg)
         state = jit(lambda s: S.init_state(spec.model, spec.tx, s, (h, w, 3), "rbg"))(0)
-        step_fn = jit(functools.partial(S.train_step, spec=spec), donate_argnums=0)
+        step_fn = jit(functools.partial(S.train_step, spec=spec), donate_argnums=donate_argnums(0))
         batch = jax.device_put(batch)
     else:
         dp = parallel.DataParallel(mode)

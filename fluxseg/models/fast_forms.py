@@ -11,7 +11,11 @@ Two things change inside compiled functions on CPU, both measured
   ran the U-Net's wide 3x3 convolutions and their weight gradients 2-4x
   slower; matmuls and reductions stay on YNNPACK, where they are fast.
 
-A third thing is set per process, not per function: glibc's malloc settings
+Train steps on CPU do not donate their state (`donate_argnums`): XLA then
+copies every parameter that is read after its in-place update, and the
+default experiment's step took 5-9% longer, ResNet-50's 3.5%.
+
+A fourth thing is set per process, not per function: glibc's malloc settings
 for XLA's CPU runtime, which otherwise page-faults its large buffers back in
 on every call (`fluxseg.cpu_process`; launch.py and the `fluxseg` command
 re-execute themselves under them). The same switch turns it off.
@@ -47,6 +51,17 @@ def fast_forms() -> bool:
 def compiler_options() -> dict[str, str]:
     """XLA options for fluxseg's jitted functions on the default backend."""
     return dict(CPU_COMPILER_OPTIONS) if fast_forms() and jax.default_backend() == "cpu" else {}
+
+
+def donate_argnums(*argnums: int) -> tuple[int, ...]:
+    """The arguments a train step donates: `argnums` on GPU/TPU, where reusing
+    the state's buffers in place halves its memory; none under the CPU forms.
+
+    Donated inputs alias the outputs, so XLA copies each parameter that is
+    still read after the optimiser overwrites it (46 more copies in the
+    default experiment's step, ~2-3.5 ms of ~40; benchmarks/README.md). Host
+    memory holds two states easily; accelerator memory may not."""
+    return () if fast_forms() and jax.default_backend() == "cpu" else tuple(argnums)
 
 
 def jit(fn: Callable, **kwargs: Any):

@@ -9,7 +9,8 @@ batch. This is the one to use across hosts.
 
 In both, the train state is one replicated array per leaf (NamedSharding
 with an empty PartitionSpec), donated to the step and returned replicated, so
-a state is saved and restored the same way whichever wrapper made it.
+a state is saved and restored the same way whichever wrapper made it. (On
+the CPU backend the state is not donated: see fast_forms.donate_argnums.)
 ``check_vma=False`` keeps shard_map's gradient semantics those of pmap: the
 step takes per-device gradients and sums them itself.
 """
@@ -93,7 +94,8 @@ class DataParallel:
 
     # -- wrapping steps ------------------------------------------------------
     def _wrap(self, fn: Callable, donate: bool):
-        donate_argnums = (0,) if donate else ()
+        # The state is donated only where that pays (fast_forms.donate_argnums).
+        donate_argnums = fast_forms.donate_argnums(0) if donate else ()
         if self.mode == "pmap":
             # Under jit so that the step compiles with fluxseg's backend options, as in jit mode
             # (jax.pmap takes no compiler_options; in this JAX it is jit + shard_map anyway).

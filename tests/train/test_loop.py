@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from _helpers import CACHE_ENV, REPO
+from fluxseg.models import fast_forms
 from fluxseg.train import checkpoint, loop
 
 
@@ -26,13 +27,16 @@ def _lines(workdir):
         return [json.loads(line) for line in f]
 
 
-def test_resume_continues_exactly(tiny, tmp_path):
+@pytest.mark.parametrize("donate", [True, False], ids=["donated", "kept"])
+def test_resume_continues_exactly(tiny, tmp_path, monkeypatch, donate):
     # 8 steps = 1 1/3 epochs of the 48-image split; the interrupted run stops
     # at step 5 (mid-epoch) and its second half crosses the epoch boundary.
     straight, resumed = str(tmp_path / "straight"), str(tmp_path / "resumed")
-    # Saves are asynchronous while the next steps donate the state's buffers:
-    # the straight run's step-5 checkpoint is followed by 3 more steps, the
+    # Saves are asynchronous while the next steps may donate the state's
+    # buffers (GPU/TPU do; this CPU does not unless told, both are run): the
+    # straight run's step-5 checkpoint is followed by 3 more steps, the
     # interrupted run's is its last act; they must be equal.
+    monkeypatch.setattr(fast_forms, "donate_argnums", lambda *argnums: argnums if donate else ())
     cfg = dict(num_train_steps=8, checkpoint_every_steps=5, async_checkpoints=True)
     result = loop.train_and_evaluate(tiny(**cfg), straight)
     first = loop.train_and_evaluate(tiny(max_steps_per_run=5, **cfg), resumed)
