@@ -7,13 +7,16 @@
     FLUXSEG_FAST_FORMS=off python benchmarks/profile_step.py ...   # the plain lax forms
 
 Runs the same step as `models_throughput.py` (SGD-momentum train step with
-BatchNorm in training mode, or the inference pass), warms it up, traces one
-call with `jax.profiler`, and reads the trace back (`jax.profiler.ProfileData`):
-each executed HLO op (a fusion, a library call, a copy) with its time, summed
-over the threads that ran it. Prints the share of op time per kind of work,
-then the most expensive ops with their HLO shape and the model layer they
-come from. Op times are summed over threads, so they add up to more than the
-wall time on a multi-core host.
+BatchNorm in training mode, or the inference pass), warms it up, traces
+`--calls` calls one at a time with `jax.profiler`, and reads each trace back
+(`jax.profiler.ProfileData`): each executed HLO op (a fusion, a library call,
+a copy) with its time, summed over the threads that ran it. An op's time is
+its median over the calls: one traced call alone let a thread preempted for a
+scheduler tick show a 0.2 ms op as 5-10 ms. Prints how busy XLA's worker
+threads were in attributed ops, the share of op time per kind of work, then
+the most expensive ops with their HLO shape and the model layer they come
+from. Op times are summed over threads, so they add up to more than the wall
+time on a multi-core host.
 """
 from __future__ import annotations
 
@@ -23,9 +26,12 @@ import functools
 import glob
 import json
 import re
+import shutil
+import statistics
 import sys
 import tempfile
 import time
+from typing import NamedTuple
 
 from fluxseg import cpu_process
 
@@ -44,6 +50,7 @@ def parse_args(argv=None):
     p.add_argument("--mode", choices=C.MODES, default="train")
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
     p.add_argument("--top", type=int, default=12, help="how many of the most expensive ops to list")
+    p.add_argument("--calls", type=int, default=5, help="calls traced one by one; each op's median over them is shown")
     a = p.parse_args(argv)
     hw = tuple(int(s) for s in a.size.split(","))
     # The unpadded U-Net's valid sizes apply to the registry's default only (not padding='same').
@@ -99,6 +106,47 @@ def layer_of(line: str) -> str:
     return m.group(1).replace("jit(step)/", "").replace("jit(apply)/", "")[:70] if m else ""
 
 
+class _Call(NamedTuple):
+    wall: float                      # seconds
+    per_op: dict                     # HLO op name -> ms, summed over threads
+    busy: dict                       # worker thread -> seconds inside attributed ops
+
+
+def _trace_one(step, hlo: dict, jax) -> _Call:
+    trace_dir = tempfile.mkdtemp(prefix="fluxseg_profile_")
+    try:
+        with jax.profiler.trace(trace_dir):
+            t0 = time.perf_counter()
+            step()
+            wall = time.perf_counter() - t0
+        data = jax.profiler.ProfileData.from_file(glob.glob(f"{trace_dir}/**/*.xplane.pb", recursive=True)[0])
+    finally:
+        shutil.rmtree(trace_dir, ignore_errors=True)
+    per_op, busy = collections.Counter(), {}
+    for plane in data.planes:
+        for line in plane.lines:
+            if not line.name.startswith("tf_XLAEigen"):  # XLA's worker threads, not Python
+                continue
+            spans = []
+            for ev in line.events:
+                if ev.name in hlo:
+                    per_op[ev.name] += ev.duration_ns / 1e6
+                    spans.append((ev.start_ns, ev.start_ns + ev.duration_ns))
+            busy[line.name] = _covered(spans) / 1e9
+    return _Call(wall, dict(per_op), busy)
+
+
+def _covered(spans) -> float:
+    """Length of the union of [start, end) intervals (ops nest inside library calls)."""
+    total, end = 0.0, None
+    for a, b in sorted(spans):
+        if end is None or a > end:
+            total, end = total + (b - a), b
+        elif b > end:
+            total, end = total + (b - end), b
+    return total
+
+
 def main(argv=None) -> int:
     a = parse_args(argv)
     import jax
@@ -123,30 +171,23 @@ def main(argv=None) -> int:
     step = MJ._stepper(compiled, args, a.mode, jax)
     for _ in range(2):
         step()
-    trace_dir = tempfile.mkdtemp(prefix="fluxseg_profile_")
-    with jax.profiler.trace(trace_dir):
-        t0 = time.perf_counter()
-        step()
-        wall = time.perf_counter() - t0
-    data = jax.profiler.ProfileData.from_file(glob.glob(f"{trace_dir}/**/*.xplane.pb", recursive=True)[0])
     hlo = hlo_index(compiled.as_text())
-
-    per_op, threads = collections.Counter(), set()
-    for plane in data.planes:
-        for line in plane.lines:
-            if not line.name.startswith("tf_XLAEigen"):  # XLA's worker threads, not Python
-                continue
-            for ev in line.events:
-                if ev.name in hlo:
-                    per_op[ev.name] += ev.duration_ns / 1e6
-                    threads.add(line.name)
+    calls = [_trace_one(step, hlo, jax) for _ in range(max(a.calls, 1))]
+    wall = statistics.median(c.wall for c in calls)
+    per_op = collections.Counter({name: statistics.median(c.per_op.get(name, 0.0) for c in calls)
+                                  for name in set().union(*(c.per_op for c in calls))})
+    threads = max(len(c.busy) for c in calls)
     total = sum(per_op.values())
     per_kind = collections.Counter()
     for name, ms in per_op.items():
         per_kind[kind_of(hlo[name])] += ms
-    capacity = wall * 1e3 * max(len(threads), 1)
-    print(f"{a.model} {a.mode} batch {a.batch} {a.hw[0]}x{a.hw[1]} {a.dtype} | wall {wall * 1e3:.0f} ms | "
-          f"op time {total:.0f} ms over {len(threads)} threads | XLA options {compiler_options() or 'none'}")
+    capacity = wall * 1e3 * max(threads, 1)
+    print(f"{a.model} {a.mode} batch {a.batch} {a.hw[0]}x{a.hw[1]} {a.dtype} | wall {wall * 1e3:.0f} ms "
+          f"(median of {len(calls)} traced calls) | op time {total:.0f} ms over {threads} threads | "
+          f"XLA options {compiler_options() or 'none'}")
+    busy = statistics.median(sum(c.busy.values()) / max(len(c.busy), 1) / c.wall for c in calls)
+    print(f"{len(per_op)} distinct ops a call; each worker thread was inside an attributed op "
+          f"{100 * busy:.0f}% of the wall time")
     # Library calls that return before their work is done (XLA's Eigen convolutions run
     # asynchronously in its pool) and idle threads are not in any op's time: say how much.
     print(f"not attributed to an op: {max(capacity - total, 0):.0f} ms of {capacity:.0f} "

@@ -38,11 +38,14 @@ def default_config() -> ml_collections.ConfigDict:
       binary: segmentation masks become 0 (background) / 1 (anything else);
         ignore_index stays ignore_index.
       image_key / mask_key / label_key: feature names in the tfds dataset.
-      shuffle_buffer: examples (still encoded) in the shuffle buffer; a
-        buffer >= the split size gives a full permutation each epoch.
+      shuffle_buffer: examples in the shuffle buffer (still encoded, unless
+        data.cache keeps them decoded); a buffer >= the split size gives a
+        full permutation each epoch.
       prefetch: batches prepared ahead.
-      cache: keep this process's encoded examples in memory after the first
-        epoch (small datasets).
+      cache: keep this process's examples in memory after the first epoch
+        (small datasets): decoded when the images have a fixed size and the
+        decoded split fits in 1 GiB (pipeline.DECODED_CACHE_BYTES), else
+        still encoded.
       num_parallel_calls: decode/augment parallelism (-1 = one call per CPU
         core; tf.data's autotuner is off, see pipeline._options).
       channels: image channels the pipeline delivers and the model takes:

@@ -133,3 +133,47 @@ def test_every_pipeline_runs_without_the_autotuning_thread(shapes_cfg, monkeypat
     list(fd.full_size_iterator(shapes_cfg, "validation"))
     assert len(seen) == 4
     assert all(o.autotune.enabled is False and o.deterministic is True for o in seen)
+
+
+@pytest.mark.parametrize("channels", [None, 1], ids=["as_stored", "to_grey"])
+def test_cache_holds_decoded_examples_and_changes_no_batch(shapes_cfg, monkeypatch, channels):
+    # A fixed-size split that fits in memory is cached decoded (decoding every
+    # epoch again was half the default run's pipeline CPU time). The stream
+    # must be the batches of the encoded cache, across epochs and on resume,
+    # with the channel conversion decode does kept in the cache.
+    from fluxseg.data import pipeline
+    shapes_cfg.update(cache=True, channels=channels, crop_size=(24, 24), scale_range=(0.5, 2.0), hflip=True)
+    calls, real = [], pipeline._Reader.decoded
+    monkeypatch.setattr(pipeline._Reader, "decoded", lambda self, ex: calls.append(1) or real(self, ex))
+    monkeypatch.setattr(pipeline, "DECODED_CACHE_BYTES", 0)
+    encoded = _train(shapes_cfg, 14)  # 6 steps an epoch: three epochs
+    assert not calls
+    monkeypatch.setattr(pipeline, "DECODED_CACHE_BYTES", 1 << 30)
+    decoded = _train(shapes_cfg, 14)
+    assert calls, "the decoded cache was not used"
+    assert decoded[0]["image"].shape == (8, 24, 24, channels or 3)
+    assert _same(decoded, encoded)
+    assert _same(decoded[7:14], _train(shapes_cfg, 7, start_step=7))
+
+
+def test_decoded_size_is_known_only_for_fixed_size_images(shapes_cfg):
+    import types
+
+    import tensorflow_datasets as tfds
+
+    from fluxseg.data import pipeline
+
+    def reader(image_shape, mask_shape):
+        features = {shapes_cfg.image_key: tfds.features.Image(shape=image_shape),
+                    shapes_cfg.mask_key: tfds.features.Image(shape=mask_shape),
+                    shapes_cfg.label_key: tfds.features.ClassLabel(num_classes=5)}
+        return pipeline._Reader(shapes_cfg, types.SimpleNamespace(info=types.SimpleNamespace(features=features)))
+
+    # uint8 image (3 channels, or 1 when converted to grey) plus a uint8 mask.
+    assert reader((32, 32, 3), (32, 32, 1)).decoded_bytes(48) == 48 * (32 * 32 * 3 + 32 * 32)
+    shapes_cfg.channels = 1
+    assert reader((32, 32, 3), (32, 32, 1)).decoded_bytes(48) == 48 * (32 * 32 + 32 * 32)
+    assert reader((None, None, 3), (None, None, 1)).decoded_bytes(48) is None   # VOC-like
+    assert reader((32, 32, 3), (None, None, 1)).decoded_bytes(48) is None
+    shapes_cfg.task = "classification"  # uint8 grey image and an int32 label
+    assert reader((32, 32, 3), (32, 32, 1)).decoded_bytes(48) == 48 * (32 * 32 + 4)
