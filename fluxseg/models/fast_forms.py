@@ -11,9 +11,10 @@ Two things change inside compiled functions on CPU, both measured
   ran the U-Net's wide 3x3 convolutions and their weight gradients 2-4x
   slower; matmuls and reductions stay on YNNPACK, where they are fast.
 
-Train steps on CPU do not donate their state (`donate_argnums`): XLA then
-copies every parameter that is read after its in-place update, and the
-default experiment's step took 5-9% longer, ResNet-50's 3.5%.
+Train steps on CPU do not donate their state (`donate_argnums`): with a
+donated state XLA copies every parameter that is read after its in-place
+update, which made the default experiment's step 5-9% slower and
+ResNet-50's 3.5%.
 
 A fourth thing is set per process, not per function: glibc's malloc settings
 for XLA's CPU runtime, which otherwise page-faults its large buffers back in
@@ -55,7 +56,8 @@ def compiler_options() -> dict[str, str]:
 
 def donate_argnums(*argnums: int) -> tuple[int, ...]:
     """The arguments a train step donates: `argnums` on GPU/TPU, where reusing
-    the state's buffers in place halves its memory; none under the CPU forms.
+    the state's buffers in place saves a second copy of the state in device
+    memory; none under the CPU forms.
 
     Donated inputs alias the outputs, so XLA copies each parameter that is
     still read after the optimiser overwrites it (46 more copies in the
