@@ -20,8 +20,8 @@ an AMD EPYC (Zen 5) on 2026-11-30, 70-73 s when the compilation cache holds
 a previous run's functions, mIoU 0.8502 (117-127 s and 0.8492 before the
 speed work: FLUXSEG_FAST_FORMS=off, i.e. the plain lax ops, glibc's default
 malloc and a donated train state, and tf.data's autotuning stalls at epoch
-ends; 214 s and
-0.8482, the seed-0 AVX2 figure above, on the slower machine of the sweep).
+ends; 214 s and 0.8482, the seed-0 AVX2 figure above, on the slower machine
+of the sweep).
 Chance, all background: mIoU 0.133.
 Why BatchNorm: without it (the paper's U-Net, norm=None) the same recipe
 sat on the all-background plateau for a seed- and CPU-dependent number of

@@ -49,9 +49,15 @@ def fast_forms() -> bool:
     return mode == "on" or (mode == "auto" and jax.default_backend() == "cpu")
 
 
+def _on_cpu() -> bool:
+    # FLUXSEG_FAST_FORMS=on forces the rewritten ops anywhere; the compiler
+    # options and keeping the state undonated are for the CPU backend only.
+    return fast_forms() and jax.default_backend() == "cpu"
+
+
 def compiler_options() -> dict[str, str]:
     """XLA options for fluxseg's jitted functions on the default backend."""
-    return dict(CPU_COMPILER_OPTIONS) if fast_forms() and jax.default_backend() == "cpu" else {}
+    return dict(CPU_COMPILER_OPTIONS) if _on_cpu() else {}
 
 
 def donate_argnums(*argnums: int) -> tuple[int, ...]:
@@ -63,7 +69,7 @@ def donate_argnums(*argnums: int) -> tuple[int, ...]:
     still read after the optimiser overwrites it (46 more copies in the
     default experiment's step, ~2-3.5 ms of ~40; benchmarks/README.md). Host
     memory holds two states easily; accelerator memory may not."""
-    return () if fast_forms() and jax.default_backend() == "cpu" else tuple(argnums)
+    return () if _on_cpu() else tuple(argnums)
 
 
 def jit(fn: Callable, **kwargs: Any):
