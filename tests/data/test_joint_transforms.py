@@ -91,6 +91,28 @@ def test_small_images_are_placed_randomly_inside_the_crop():
     assert len(corners) > 1
 
 
+@pytest.mark.parametrize("hw", [(32, 32), (40, 56), (16, 16)])
+def test_crop_is_the_same_with_the_image_size_known_or_not(hw):
+    # random_crop returns an image already of the crop's size untouched when
+    # its static shape says so; with the shape unknown it takes the general path.
+    image, mask = _blocky_example(*hw)
+    unknown = tf.TensorSpec([None, None, None], tf.uint8)
+
+    @tf.function(input_signature=[unknown, unknown, tf.TensorSpec([2], tf.int64)])
+    def crop_unknown_shape(image, mask, seed):
+        return T.random_crop(image, mask, seed, (32, 32), 255)
+
+    for position in range(8):
+        seed = T.element_seed(3, position)
+        known = T.random_crop(tf.constant(image), tf.constant(mask), seed, (32, 32), 255)
+        general = crop_unknown_shape(tf.constant(image), tf.constant(mask), seed)
+        for a, b in zip(known, general):
+            assert a.shape == (32, 32, a.shape[-1])
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+    if hw == (32, 32):
+        np.testing.assert_array_equal(known[0].numpy(), image)
+
+
 @pytest.mark.parametrize("mode", ["pad", "resize"])
 def test_eval_transforms(mode):
     image, mask = _blocky_example(24, 40)

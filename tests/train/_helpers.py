@@ -1,7 +1,9 @@
 """Helpers shared by the training tests (imported as `_helpers`)."""
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -15,7 +17,10 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 # ~10 s to compile, and identical steps recur across tests and subprocesses),
 # so the training tests share JAX's persistent compilation cache. It changes
 # no numbers. FLUXSEG_TEST_JAX_CACHE=<dir> keeps it between sessions.
-JAX_CACHE = os.environ.get("FLUXSEG_TEST_JAX_CACHE") or tempfile.mkdtemp(prefix="fluxseg-jax-")
+JAX_CACHE = os.environ.get("FLUXSEG_TEST_JAX_CACHE")
+if not JAX_CACHE:
+    JAX_CACHE = tempfile.mkdtemp(prefix="fluxseg-jax-")
+    atexit.register(shutil.rmtree, JAX_CACHE, ignore_errors=True)  # each test process made its own
 CACHE_ENV = {"JAX_COMPILATION_CACHE_DIR": JAX_CACHE,
              "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
              "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "-1"}
