@@ -15,8 +15,8 @@ Expected: validation mIoU 0.865 ± 0.012 (0.847-0.877) over 7 runs: seeds
 XLA_FLAGS=--xla_cpu_max_isa=SSE4_2 (per run: AVX2 0.848 0.872 0.873 0.869
 0.865, SSE4.2 0.847 0.877). Reproduce with
     python benchmarks/learning_spread.py --seeds 0,1,2,3,4 --isa native,SSE4_2 --steps 1500
-About 1.2-1.3 min wall on 2 CPU cores, compile and evals included: 78 s on
-an AMD EPYC (Zen 5) on 2026-11-30, 70-73 s when the compilation cache holds
+About 1.2-1.3 min wall on 2 CPU cores, compile and evals included: 76-78 s on
+an AMD EPYC (Zen 5) on 2026-11-30, 68-73 s when the compilation cache holds
 a previous run's functions, mIoU 0.8502 (117-127 s and 0.8492 before the
 speed work: FLUXSEG_FAST_FORMS=off, i.e. the plain lax ops, glibc's default
 malloc and a donated train state, and tf.data's autotuning stalls at epoch
