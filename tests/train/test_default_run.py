@@ -24,7 +24,7 @@ steps (0.454, 0.480), so its bound leaves 0.15 below the worst run; the
 full-run bound leaves 0.10 below the worst full run.
 
 Each bound sits well below the worst measured run and well above chance.
-FLUXSEG_FULL_DEFAULT_RUN=1 also runs the full command (~4 min on 2 cores).
+FLUXSEG_FULL_DEFAULT_RUN=1 also runs the full command (~1.5 min alone on 2 cores).
 """
 import json
 import os
@@ -56,7 +56,7 @@ def test_default_run_shortened_beats_chance(tmp_path):
 
 
 @pytest.mark.skipif(not os.environ.get("FLUXSEG_FULL_DEFAULT_RUN"),
-                    reason="the full default run takes ~4 min; set FLUXSEG_FULL_DEFAULT_RUN=1")
+                    reason="the full default run takes ~1.5 min; set FLUXSEG_FULL_DEFAULT_RUN=1")
 def test_full_default_run(tmp_path):
     summary = _run(str(tmp_path / "full"))
     assert summary["step"] == 1500 and summary["mIoU"] > FULL_BOUND
