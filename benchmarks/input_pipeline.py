@@ -1,102 +1,191 @@
-"""Images/s of the input pipeline alone vs what the train step consumes.
+"""Images per second of the input pipeline, per CPU core, beside plain tf.data doing the same work.
 
-    python benchmarks/input_pipeline.py [--cases voc,isbi] [--batches 20] [--step-batch 2]
-        [--no-step] [--json out.json]
+    fluxseg bench input [--cases rrc,voc,isbi,default] [--rounds 3] [--step MODEL] [--json out.json]
+    (= python benchmarks/input_pipeline.py ...)
 
-voc:  a VOC-like segmentation folder (JPEG 375x500 + palette PNG masks of 21
-      classes, 64 images) through fluxseg_segmentation_folder with the FCN
-      recipe's augmentation: scale 0.5-2, 320x480 crops, flips, colour jitter;
-      batch 32. Train step: fcn_resnet18 (width 64, 21 classes) at 320x480.
-isbi: generated 512x512 ISBI-like TIFF stacks (30 slices) through
-      fluxseg_isbi2012 with the U-Net recipe: border weight map, elastic
-      deformation (3x3 grid, sigma 10), 92 px mirrored context, 572 crops,
-      flips; batch 1 as in the paper. Train step: unet (width 64, valid).
-The pipeline is timed after its first batch (tf.data warm-up, dataset
-preparation excluded); the step after its compile, on device-resident
-batches of --step-batch images (the step's img/s hardly depends on the
-batch size once the device is busy; on a 2-core CPU small batches keep the
-run short). The pipeline keeps up when its img/s exceeds the step's.
+Cases (data: benchmarks/_photos.py, cut from photographs, cached on first use):
+  rrc:     ImageNet-like JPEG folder (fluxseg_image_folder, 2048 images):
+           random-resized-crop 224, flip; batch 128.
+  voc:     VOC-like JPEG + palette PNG folder (fluxseg_segmentation_folder,
+           1024 pairs): scale 0.5-2, 320x480 crop, flip, colour jitter 0.2; batch 32.
+  isbi:    512x512 ISBI-like slices (fluxseg_isbi2012): border weight map,
+           elastic deformation, 92 px mirrored context, 572 crop, flip; batch 1.
+  default: experiments/default.py's data (fluxseg_shapes 64x64, cached); batch 16.
+
+Each case runs fluxseg's train_iterator (augment_on='host', and 'device':
+then the host only decodes and the batches still need the device's
+augmentation) and the plain tf.data reference (benchmarks/_input_refs.py),
+interleaved A B A B over --rounds rounds in one process; the table gives
+medians.
+
+Per core: images / CPU-seconds of this process (every thread of it), so the
+figure does not depend on how many cores the machine has or how busy it is
+with other work. Each measurement builds a fresh iterator, takes n batches
+and closes it (closing waits for its threads: all its work is counted and
+no other pipeline runs meanwhile), then does the same with 2n; the
+difference is the cost of n batches in steady state, with what both lives
+share (start-up, the shuffle buffer, prefetched batches thrown away at the
+end) cancelled. Wall img/s (all cores) is printed too. --step MODEL also times MODEL's train
+step on synthetic batches on this machine's JAX device and names the
+bottleneck.
 """
 from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import json
 import os
-import tempfile
+import statistics
+import sys
 import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _input_refs as refs  # noqa: E402
+import _photos  # noqa: E402
 
-def _voc_folder(root, n=64, seed=0):
-    from PIL import Image
-    rng = np.random.default_rng(seed)
-    os.makedirs(f"{root}/images", exist_ok=True)
-    os.makedirs(f"{root}/masks", exist_ok=True)
-    palette = [v for i in range(256) for v in (i, (37 * i) % 256, (91 * i) % 256)]
-    for i in range(n):
-        base = rng.integers(0, 256, (47, 63, 3), dtype=np.uint8)  # smooth-ish photo content
-        image = Image.fromarray(base).resize((500, 375), Image.BILINEAR)
-        image.save(f"{root}/images/{i:04d}.jpg", quality=90)
-        mask = rng.integers(0, 21, (12, 16), dtype=np.uint8)
-        m = Image.fromarray(mask, mode="P").resize((500, 375), Image.NEAREST)
-        m.putpalette(palette)
-        m.save(f"{root}/masks/{i:04d}.png")
+# case -> (batch size, n: the extra batches each measurement times)
+CASES = {"rrc": (128, 6), "voc": (32, 8), "isbi": (1, 12), "default": (16, 150)}
 
 
-def _data_cfg(case, tmp):
-    import fluxseg.data as fd
-    cfg = fd.default_config()
-    cfg.data_dir = f"{tmp}/tfds"
-    if case == "voc":
-        _voc_folder(f"{tmp}/voc")
-        cfg.update(name="fluxseg_segmentation_folder", manual_dir=f"{tmp}/voc",
-                   crop_size=(320, 480), scale_range=(0.5, 2.0), hflip=True,
-                   color_jitter=(0.2, 0.2, 0.2), validation_fraction=0.1)
-        return cfg, 32
-    from fluxseg.data.isbi import fixture
-    fixture.write_isbi(f"{tmp}/isbi", size=(512, 512))
-    cfg.update(name="fluxseg_isbi2012", manual_dir=f"{tmp}/isbi", crop_size=(572, 572),
-               mirror_margin=92, elastic_sigma=10.0, elastic_grid=3, border_weight_w0=10.0,
-               border_weight_sigma=5.0, hflip=True, cache=True)
-    return cfg, 1
+def lifecycle(make, batches: int) -> tuple[float, float]:
+    """(CPU seconds, wall seconds) of a fresh iterator's whole life: built, `batches` taken, closed.
 
-
-def pipeline_rate(cfg, batch, batches):
-    import fluxseg.data as fd
-    fd.info(cfg)  # prepares the dataset (not timed)
-    it = fd.train_iterator(cfg, global_batch_size=batch, seed=0, process_index=0, process_count=1)
-    next(it)
-    t = time.perf_counter()
+    Closing waits for the iterator's threads, so every bit of work it did is
+    on the clock (this process's CPU time, all threads), and no other
+    iterator runs meanwhile. The wall time stops at the last batch.
+    """
+    gc.collect()
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    it = make()
     for _ in range(batches):
         next(it)
-    return batches * batch / (time.perf_counter() - t)
+    wall = time.perf_counter() - t0
+    if hasattr(it, "close"):
+        it.close()
+    del it
+    gc.collect()
+    return time.process_time() - cpu0, wall
 
 
-def step_rate(case, batch, reps=3):
-    import jax
-    from fluxseg.train import config as config_lib
-    from fluxseg.train import build
-    from fluxseg.models.fast_forms import donate_argnums, jit
-    from fluxseg.train import step as S
-    if case == "voc":
-        model, kw, size, classes = "fcn_resnet18", {}, (320, 480), 21
+def marginal(make, batches: int, batch: int) -> dict:
+    """img/s of `batches` more batches: lives of n and 2n batches, differenced.
+
+    What both lives share (building the pipeline, filling its shuffle buffer,
+    batches prefetched but never taken when it closes) cancels; what the
+    extra batches cost, epoch restarts included at their real frequency, stays.
+    """
+    cpu1, wall1 = lifecycle(make, batches)
+    cpu2, wall2 = lifecycle(make, 2 * batches)
+    n = batches * batch
+    return {"per_core": n / max(cpu2 - cpu1, 1e-9), "wall": n / max(wall2 - wall1, 1e-9)}
+
+
+def _folder_cfg(kind: str, n: int, data_dir: str):
+    import fluxseg.data as fd
+    cfg = fd.default_config()
+    cfg.data_dir = data_dir
+    root = _photos.folder(kind, n)
+    if kind == "imagenet":
+        cfg.update(name="fluxseg_image_folder", task="classification", manual_dir=root,
+                   crop_size=(224, 224), random_resized_crop=True, hflip=True,
+                   validation_fraction=0.0)
     else:
-        model, kw, size, classes = "unet", {"features": 64, "padding": "valid"}, (572, 572), 2
+        cfg.update(name="fluxseg_segmentation_folder", manual_dir=root, crop_size=(320, 480),
+                   scale_range=(0.5, 2.0), hflip=True, color_jitter=(0.2, 0.2, 0.2),
+                   validation_fraction=0.0)
+    return cfg, root
+
+
+def setup(case: str, cache: str):
+    """(fluxseg data config, reference iterator factory, data description) of a case."""
+    import fluxseg.data as fd
+    data_dir = os.path.join(cache, "tfds")
+    batch = CASES[case][0]
+    if case == "rrc":
+        cfg, root = _folder_cfg("imagenet", 2048, data_dir)
+        return cfg, lambda: refs.random_resized_crop(root, batch), _photos.describe(root)
+    if case == "voc":
+        cfg, root = _folder_cfg("voc", 1024, data_dir)
+        return cfg, lambda: refs.voc_recipe(root, batch), _photos.describe(root)
+    cfg = fd.default_config()
+    cfg.data_dir = data_dir
+    if case == "isbi":
+        from fluxseg.data.isbi import fixture
+        manual = os.path.join(cache, "isbi512")
+        if not os.path.exists(os.path.join(manual, "test-volume.tif")):
+            fixture.write_isbi(manual, size=(512, 512))
+        cfg.update(name="fluxseg_isbi2012", manual_dir=manual, crop_size=(572, 572),
+                   mirror_margin=92, elastic_sigma=10.0, elastic_grid=3, border_weight_w0=10.0,
+                   border_weight_sigma=5.0, hflip=True, cache=True)
+        return cfg, lambda: refs.isbi_recipe(manual, batch), {"images": 25, "hw": [512, 512]}
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                    "experiments"))
+    import default as default_experiment
+    cfg = default_experiment.get_config().data
+    cfg.data_dir = data_dir
+    return cfg, lambda: refs.shapes_recipe(data_dir, batch), {"images": 2000, "hw": [64, 64]}
+
+
+def fluxseg_iterator(cfg, batch: int, augment_on=None):
+    import fluxseg.data as fd
+    if augment_on is not None:
+        cfg = cfg.copy_and_resolve_references()
+        cfg.augment_on = augment_on
+    return fd.train_iterator(cfg, global_batch_size=batch, seed=0, process_index=0,
+                             process_count=1)
+
+
+def run_case(case: str, rounds: int, cache: str) -> dict:
+    import fluxseg.data as fd
+    batch, k = CASES[case]
+    cfg, make_ref, data = setup(case, cache)
+    fd.info(cfg)  # prepares the dataset (not timed)
+    sides = {"fluxseg": lambda: fluxseg_iterator(cfg, batch, "host" if "augment_on" in cfg else None)}
+    if "augment_on" in cfg:  # this checkout has the device path: time its host side too
+        sides["fluxseg_device_host_side"] = lambda: fluxseg_iterator(cfg, batch, "device")
+    sides["tf.data"] = make_ref
+    for make in sides.values():  # warm-up: file cache, tracing caches
+        lifecycle(make, 1)
+    runs = {name: [] for name in sides}
+    for _ in range(rounds):
+        for name, make in sides.items():
+            runs[name].append(marginal(make, k, batch))
+    row = {"case": case, "batch": batch, "images_timed": k * batch, "data": data}
+    for name, rs in runs.items():
+        row[name] = {key: round(statistics.median(r[key] for r in rs), 1) for key in rs[0]}
+        row[name]["per_core_all"] = [round(r["per_core"], 1) for r in rs]
+    ref = row["tf.data"]["per_core"]
+    for name in runs:
+        if name != "tf.data":
+            row[f"{name}/tf.data"] = round(row[name]["per_core"] / ref, 3)
+    return row
+
+
+def step_rate(model: str, case: str, batch: int, reps: int = 3) -> float:
+    """img/s of MODEL's train step (fluxseg.train.step, SGD) on device-resident synthetic batches."""
+    import jax
+    from fluxseg.models.fast_forms import donate_argnums, jit
+    from fluxseg.train import build
+    from fluxseg.train import config as config_lib
+    from fluxseg.train import step as S
+    size, classes, channels = {"rrc": ((224, 224), 1000, 3), "voc": ((320, 480), 21, 3),
+                               "isbi": ((572, 572), 2, 1), "default": ((64, 64), 6, 3)}[case]
+    task = "classification" if case == "rrc" else "segmentation"
     c = config_lib.from_values(dict(
-        model=model, model_kwargs=kw, num_classes=classes, task="segmentation",
-        loss="softmax_ce", dtype="float32", preprocess="unit", num_train_steps=10,
-        optim=dict(name="sgd", learning_rate=0.01, momentum=0.9, schedule="constant",
-                   frozen=None)))
+        model=model, num_classes=classes, task=task, loss="softmax_ce", preprocess="unit",
+        num_train_steps=10, optim=dict(name="sgd", learning_rate=0.01, momentum=0.9)))
     spec = build.step_spec(c)
-    channels = 3 if case == "voc" else 1
     state = S.init_state(spec.model, spec.tx, 0, (*size, channels), rng_impl="rbg")
     rng = np.random.default_rng(0)
-    b = {"image": jax.device_put(rng.integers(0, 256, (batch, *size, channels), dtype=np.uint8)),
-         "mask": jax.device_put(rng.integers(0, classes, (batch, *size)).astype(np.int32))}
-    if case == "isbi":
-        b["weight"] = jax.device_put(np.ones((batch, *size), np.float32))
+    b = {"image": rng.integers(0, 256, (batch, *size, channels), dtype=np.uint8)}
+    if task == "classification":
+        b["label"] = rng.integers(0, classes, (batch,)).astype(np.int32)
+    else:
+        b["mask"] = rng.integers(0, classes, (batch, *size)).astype(np.int32)
+    b = jax.device_put(b)
     fn = jit(functools.partial(S.train_step, spec=spec), donate_argnums=donate_argnums(0))
     state, m = fn(state, b)
     jax.block_until_ready(m)
@@ -109,29 +198,55 @@ def step_rate(case, batch, reps=3):
     return batch / float(np.median(times))
 
 
+def _print_table(rows) -> None:
+    print("\n| case | fluxseg img/s per core | tf.data img/s per core | fluxseg / tf.data "
+          "| device path: host side per core (/ tf.data) |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        dev = r.get("fluxseg_device_host_side")
+        dev_s = f"{dev['per_core']} ({r['fluxseg_device_host_side/tf.data']})" if dev else "-"
+        print(f"| {r['case']} (batch {r['batch']}) | {r['fluxseg']['per_core']} | "
+              f"{r['tf.data']['per_core']} | {r['fluxseg/tf.data']} | {dev_s} |")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--cases", default="voc,isbi")
-    p.add_argument("--batches", type=int, default=20)
-    p.add_argument("--step-batch", type=int, default=2)
-    p.add_argument("--no-step", action="store_true")
+    p.add_argument("--cases", default="rrc,voc,isbi,default")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--step", metavar="MODEL", help="also time this model's train step and name the bottleneck")
+    p.add_argument("--step-batch", type=int, default=2, help="batch of the timed step (CPU: keep small)")
+    p.add_argument("--cache", default=None, help="where the data is written (default: _photos.cache_root())")
     p.add_argument("--json")
     args = p.parse_args(argv)
-    import jax
+    cache = args.cache or _photos.cache_root()
+    os.environ.setdefault("FLUXSEG_BENCH_DATA", cache)
+    import tensorflow_datasets as tfds
+    tfds.disable_progress_bar()
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for case in args.cases.split(","):
-            cfg, batch = _data_cfg(case, f"{tmp}/{case}")
-            row = {"case": case, "pipeline_batch": batch,
-                   "pipeline_img_s": pipeline_rate(cfg, batch, args.batches)}
-            if not args.no_step:
-                row["step_batch"] = args.step_batch if case == "voc" else 1
-                row["step_img_s"] = step_rate(case, row["step_batch"])
-                row["device"] = jax.devices()[0].platform
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+    print(f"# {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs, "
+          f"load {os.getloadavg()[0]:.1f}; fluxseg from {_fluxseg_path()}", flush=True)
+    for case in args.cases.split(","):
+        row = run_case(case, args.rounds, cache)
+        if args.step:
+            import jax
+            row["step"] = {"model": args.step, "batch": args.step_batch, "device": str(jax.devices()[0]),
+                           "img_s": round(step_rate(args.step, case, args.step_batch), 2)}
+            pipe = row["fluxseg"]["wall"]
+            row["bottleneck"] = "input pipeline" if pipe < row["step"]["img_s"] else "train step"
+            print(f"{case}: pipeline {pipe} img/s (all {os.cpu_count()} cores) vs {args.step} step "
+                  f"{row['step']['img_s']} img/s on {row['step']['device']}: the {row['bottleneck']} "
+                  "is the bottleneck", flush=True)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    _print_table(rows)
     if args.json:
-        json.dump(rows, open(args.json, "w"), indent=1)
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+def _fluxseg_path() -> str:
+    import fluxseg
+    return os.path.dirname(os.path.abspath(fluxseg.__file__))
 
 
 if __name__ == "__main__":
