@@ -5,6 +5,7 @@ import ml_collections
 from ml_collections import config_dict
 
 EVAL_MODES = ("pad", "resize")
+AUGMENT_ON = ("host", "device")
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -30,8 +31,12 @@ def default_config() -> ml_collections.ConfigDict:
       eval_mode: 'pad' (images keep their resolution and are padded
         bottom/right to eval_size; padded mask pixels are ignore_index, so
         metrics are exact) or 'resize' (image bilinear, mask nearest).
-      eval_size: (H, W) of eval batches; None = crop_size. For VOC with
-        eval_mode='pad' use (512, 512): no VOC image side exceeds 500.
+      eval_size: (H, W) of eval batches. None = crop_size with
+        eval_mode='resize'; with 'pad', the larger of crop_size and the
+        split's largest image (read from the prepared dataset's file headers
+        once per process; splits over fluxseg.data.decode.SCAN_LIMIT
+        examples fall back to crop_size), so mixed-size folders evaluate
+        without a guess.
       ignore_index: mask value that losses and metrics skip (255).
       num_classes: override for tfds datasets whose class count fluxseg
         cannot read from the builder (None = read it).
@@ -71,6 +76,12 @@ def default_config() -> ml_collections.ConfigDict:
         hold out this fraction of the files (chosen by a hash of the name).
       random_resized_crop: classification's Inception crop (area 8%..100%,
         aspect 3/4..4/3) instead of scale + crop.
+      augment_on: where scale, crop, flip and colour jitter run: 'host'
+        (tf.data finishes each crop) or 'device' (the host decodes only the
+        crop's window and sends it as uint8 with its draw; the train step
+        finishes it on the accelerator, fluxseg/data/device_augment.py).
+        None = by JAX's backend: 'device' on GPU and TPU, 'host' on CPU.
+        Recipes with mirror_margin or elastic_sigma run on the host.
     """
     c = ml_collections.ConfigDict()
     c.name = "fluxseg_shapes"
@@ -106,6 +117,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.border_weight_sigma = 5.0
     c.color_jitter = (0.0, 0.0, 0.0)
     c.random_resized_crop = False
+    c.augment_on = config_dict.placeholder(str)  # None = by backend (augment_on())
     return c
 
 
@@ -160,6 +172,33 @@ def _check_recipe(cfg) -> None:
         raise ValueError(f"data.validation_fraction={cfg.validation_fraction} must be in [0, 1)")
     if cfg.mask_map is not None and not all(0 <= int(v) <= 255 for v in cfg.mask_map):
         raise ValueError(f"data.mask_map={tuple(cfg.mask_map)}: class ids must be 0..255")
+    if cfg.augment_on not in (None, *AUGMENT_ON):
+        raise ValueError(f"data.augment_on={cfg.augment_on!r}; expected one of {AUGMENT_ON} "
+                         "or None (by backend)")
+    if cfg.augment_on == "device" and (int(cfg.mirror_margin) or float(cfg.elastic_sigma)):
+        raise ValueError("data.augment_on='device' cannot do data.mirror_margin or "
+                         "data.elastic_sigma (the U-Net recipe runs on the host): set "
+                         "data.augment_on='host' or leave it None")
+
+
+def augment_on(cfg) -> str:
+    """'host' or 'device': data.augment_on, else 'device' on a GPU or TPU backend whose
+    recipe the device can do, 'host' otherwise (on a CPU the host's tf.data threads
+    overlap the step; measured in benchmarks/README.md)."""
+    if cfg.augment_on is not None:
+        return cfg.augment_on
+    if int(cfg.mirror_margin) or float(cfg.elastic_sigma):
+        return "host"
+    import jax
+    return "device" if jax.default_backend() in ("gpu", "tpu") else "host"
+
+
+def crop_kind(cfg, dense: bool) -> str:
+    """How a training crop is made (fluxseg.data.train_crop): 'resized' (classification's
+    random-resized-crop), 'cut' (scale_range (1, 1): a pure cut) or 'resample' (scale + crop)."""
+    if not dense and cfg.random_resized_crop:
+        return "resized"
+    return "cut" if tuple(float(v) for v in cfg.scale_range) == (1.0, 1.0) else "resample"
 
 
 def crop_size(cfg) -> tuple[int, int]:

@@ -35,7 +35,7 @@ import tensorflow_datasets as tfds
 
 from fluxseg import tasks
 from fluxseg.data import config as config_lib
-from fluxseg.data import recipe, sources
+from fluxseg.data import decode, recipe, sources, train_crop
 from fluxseg.data import transforms as T
 from fluxseg.data._tf import tf
 
@@ -112,15 +112,23 @@ class _Reader:
         if _DECODED in ex:  # decoded once before the cache (decoded_bytes)
             d = ex[_DECODED]
             return d["image"], d.get("mask"), d.get("label")
-        features, cfg = self.builder.info.features, self.cfg
-        key = cfg.image_key
-        image = features[key].decode_example(ex[key]) if key in self.decoders else ex[key]
-        image = T.to_channels(image, self.channels)
+        cfg = self.cfg
+        image = self.to_channels(self._feature(ex, cfg.image_key))
         if not self.task.dense:
             return image, None, tf.cast(ex[cfg.label_key], tf.int32)
-        key = cfg.mask_key
-        mask = features[key].decode_example(ex[key]) if key in self.decoders else ex[key]
-        mask = tf.cast(mask, tf.uint8)
+        return image, self._mask(ex), None
+
+    def _feature(self, ex, key):
+        features = self.builder.info.features
+        return features[key].decode_example(ex[key]) if key in self.decoders else ex[key]
+
+    def to_channels(self, image):
+        return T.to_channels(image, self.channels)
+
+    def _mask(self, ex):
+        """uint8 [H, W, 1] class ids of the record's mask (mask_map and binary applied)."""
+        cfg = self.cfg
+        mask = tf.cast(self._feature(ex, cfg.mask_key), tf.uint8)
         if mask.shape.rank == 2:
             mask = mask[..., None]
         if cfg.mask_map:  # stored value v -> class mask_map[v] (e.g. pets' trimaps)
@@ -128,7 +136,20 @@ class _Reader:
         if cfg.binary:
             ignore = tf.constant(cfg.ignore_index, tf.uint8)
             mask = tf.where(mask == ignore, ignore, tf.cast(mask > 0, tf.uint8))
-        return image, mask, None
+        return mask
+
+    def decoded_parts(self, ex) -> Optional[dict]:
+        """What `decoded` cached ({'image', 'mask' or 'label'}), or None for an encoded record."""
+        return ex.get(_DECODED)
+
+    def mask_and_weight(self, ex):
+        """(mask uint8 [H, W, 1], border weight float32 [H, W, 1] or None) of a record."""
+        parts = self.decoded_parts(ex)
+        mask = parts["mask"] if parts is not None else self._mask(ex)
+        weight = ex.get("weight")
+        if weight is None and self.cfg.border_weight_w0 > 0:
+            weight = recipe.weights(mask, self.cfg)
+        return mask, weight
 
     def decoded(self, ex) -> dict:
         """The record with its features decoded (what `decode` returns), for the cache."""
@@ -151,6 +172,11 @@ class _Reader:
         else:
             per_example += 4      # the int32 label
         return per_example * num_examples
+
+    def label(self, ex):
+        """int32 class id of a classification record."""
+        parts = self.decoded_parts(ex)
+        return parts["label"] if parts is not None else tf.cast(ex[self.cfg.label_key], tf.int32)
 
     def output(self, image, mask, label) -> dict:
         target = tf.cast(mask[..., 0], tf.int32) if self.task.dense else label
@@ -234,21 +260,7 @@ def train_iterator(data_cfg, *, global_batch_size: int, seed: int, start_step: i
         # The U-Net weight map depends on the stored mask only: computed once, cached.
         cached = recipe.with_weights(records, reader, data_cfg).cache()
     aug_seed = _mix(seed, pi, 1)
-    crop, scale = config_lib.crop_size(data_cfg), tuple(data_cfg.scale_range)
-
-    def example(position, ex):
-        image, mask, label = reader.decode(ex)
-        if recipe.active(data_cfg):  # U-Net recipe / colour jitter / random-resized-crop
-            image, mask, weight = recipe.train_transform(
-                image, mask, T.element_seed(aug_seed, position), data_cfg, ex.get("weight"))
-            out = reader.output(image, mask, label)
-            if weight is not None:
-                out["weight"] = weight[..., 0]  # float32 per-pixel loss weight
-            return out
-        image, mask = T.train_transform(
-            image, mask, T.element_seed(aug_seed, position), crop_size=crop,
-            scale_range=scale, hflip=bool(data_cfg.hflip), ignore_index=data_cfg.ignore_index)
-        return reader.output(image, mask, label)
+    elements = _elements(data_cfg, reader, aug_seed, b)
 
     def epoch_batches(epoch: int, skip: int) -> tf.data.Dataset:
         epoch_seed = _mix(seed, pi, 0, epoch)
@@ -256,17 +268,57 @@ def train_iterator(data_cfg, *, global_batch_size: int, seed: int, start_step: i
         if buffer > 1:
             ds = ds.shuffle(buffer, seed=epoch_seed, reshuffle_each_iteration=False)
         ds = ds.take(steps_per_epoch * b).enumerate(start=epoch * steps_per_epoch * b)
-        ds = ds.skip(skip).map(example, num_parallel_calls=data_cfg.num_parallel_calls)
+        ds = elements(ds.skip(skip))
         ds = ds.batch(b, drop_remainder=True).prefetch(data_cfg.prefetch)
         return ds.with_options(_options())
 
     def generate():
         epoch, step = divmod(start_step, steps_per_epoch)
         while True:
-            yield from epoch_batches(epoch, step * b).as_numpy_iterator()
+            yield from _named_errors(epoch_batches(epoch, step * b).as_numpy_iterator(), builder)
             epoch, step = epoch + 1, 0
 
     return generate()
+
+
+def _elements(data_cfg, reader, aug_seed: int, b: int):
+    """(position, record) dataset -> training elements: the short path of
+    fluxseg.data.train_crop, or the U-Net recipe (mirrored context, elastic
+    deformation) of fluxseg.data.recipe, each element seeded by its position."""
+    npc = data_cfg.num_parallel_calls
+    if train_crop.applies(data_cfg):
+        mode = config_lib.augment_on(data_cfg)
+        bucket = None
+        if mode == "device" and config_lib.crop_kind(data_cfg, reader.task.dense) == "resample":
+            largest = decode.largest(reader.builder, data_cfg.train_split, data_cfg.image_key)
+            bucket = train_crop.bucket(data_cfg, largest)
+        stages = train_crop.Stages(data_cfg, reader, mode, bucket, aug_seed, b)
+        return lambda ds: stages.apply(ds, npc)
+
+    def example(position, ex):
+        image, mask, label = reader.decode(ex)
+        image, mask, weight = recipe.train_transform(
+            image, mask, T.element_seed(aug_seed, position), data_cfg, ex.get("weight"))
+        out = reader.output(image, mask, label)
+        if weight is not None:
+            out["weight"] = weight[..., 0]  # float32 per-pixel loss weight
+        return out
+    return lambda ds: ds.map(example, num_parallel_calls=npc)
+
+
+def _named_errors(batches, builder):
+    """Re-raises a decode failure inside tf.data with the dataset it came from."""
+    try:
+        yield from batches
+    except Exception as e:  # not BaseException: a closed generator's GeneratorExit passes
+        if not (isinstance(e, tf.errors.InvalidArgumentError) and any(
+                w in e.message.lower() for w in ("jpeg", "png", "decode", "image"))):
+            raise
+        raise ValueError(
+            f"a training record of {builder.name} ({builder.data_dir}) could not be decoded: "
+            f"{e.message.splitlines()[0]}. The prepared files are damaged or were changed "
+            f"after preparation: delete {builder.data_dir} and prepare the dataset again "
+            "(folder datasets name the bad file when they are prepared).") from e
 
 
 class EvalBatches:
@@ -291,8 +343,8 @@ def eval_iterator(data_cfg, split: str, *, global_batch_size: int,
     """Every example of `split` exactly once over all processes, in file order.
 
     Yields {'image': uint8 [b, H, W, 3], 'mask': int32 [b, H, W] or 'label':
-    int32 [b], 'valid': bool [b]}, (H, W) = data.eval_size (default
-    crop_size). eval_mode='pad' keeps each image's pixels and pads
+    int32 [b], 'valid': bool [b]}, (H, W) = data.eval_size (default: see
+    fluxseg/data/config.py). eval_mode='pad' keeps each image's pixels and pads
     bottom/right (mask ignore_index); 'resize' resamples to (H, W). Rows past
     the end are padding: valid False, mask all ignore_index, label -1, image
     0. All processes yield the same number of batches, len(iterator); the
@@ -308,7 +360,7 @@ def eval_iterator(data_cfg, split: str, *, global_batch_size: int,
               for i in range(pc)]
     counts = [_num_examples(builder, s, data_cfg.name) for s in shards]
     num_batches = math.ceil(max(counts) / b)
-    size = config_lib.eval_size(data_cfg)
+    size = _eval_size(data_cfg, builder, split)
     shape = builder.info.features[data_cfg.image_key].shape
     if data_cfg.eval_mode == "pad" and None not in shape[:2] and (
             shape[0] > size[0] or shape[1] > size[1]):
@@ -333,6 +385,15 @@ def eval_iterator(data_cfg, split: str, *, global_batch_size: int,
     ds = ds.concatenate(tf.data.Dataset.from_tensors(padding).repeat(num_batches * b - counts[pi]))
     ds = ds.batch(b, drop_remainder=True).prefetch(data_cfg.prefetch).with_options(_options())
     return EvalBatches(ds.as_numpy_iterator(), num_batches, sum(counts))
+
+
+def _eval_size(data_cfg, builder, split) -> tuple[int, int]:
+    """data.eval_size, else (pad mode) the larger of the crop and the split's largest image."""
+    size = config_lib.eval_size(data_cfg)
+    if data_cfg.eval_size is not None or data_cfg.eval_mode != "pad":
+        return size
+    largest = decode.largest(builder, split, data_cfg.image_key)
+    return size if largest is None else (max(size[0], largest[0]), max(size[1], largest[1]))
 
 
 def full_size_iterator(data_cfg, split: str, *, process_index: Optional[int] = None,

@@ -11,6 +11,8 @@ plain options (scale, crop, flip) and with colour jitter:
   -> crop -> flip -> colour jitter (image only)
 
 Image, mask and weight get the same geometric draws, so they stay aligned.
+The pipeline takes this path when mirror_margin or elastic_sigma is set;
+every other recipe takes the shorter one of fluxseg.data.train_crop.
 """
 from __future__ import annotations
 
@@ -20,14 +22,8 @@ from fluxseg.data import transforms as T
 from fluxseg.data._tf import tf
 
 
-def active(cfg) -> bool:
-    """True when an option needs this transform instead of transforms.train_transform."""
-    return bool(cfg.mirror_margin or cfg.elastic_sigma
-                or cfg.border_weight_w0 or any(cfg.color_jitter)
-                or cfg.random_resized_crop)
-
-
-def _weights(mask, cfg):
+def weights(mask, cfg):
+    """float32 [H, W, 1] border weight map of a uint8 mask [H, W, 1] (scipy, on the host)."""
     def compute(m):
         return weight_map.border_weights(
             m, w0=float(cfg.border_weight_w0), sigma=float(cfg.border_weight_sigma),
@@ -47,7 +43,7 @@ def with_weights(records, reader, cfg):
 
     def add(ex):
         _, mask, _ = reader.decode(ex)
-        return {**ex, "weight": _weights(mask, cfg)}
+        return {**ex, "weight": weights(mask, cfg)}
     return records.map(add, num_parallel_calls=cfg.num_parallel_calls)
 
 
@@ -86,7 +82,7 @@ def train_transform(image, mask, seed, cfg, weight=None):
         weight = None
     else:
         if weight is None and mask is not None and cfg.border_weight_w0 > 0:
-            weight = _weights(mask, cfg)
+            weight = weights(mask, cfg)
         image, mask = T.random_scale(image, mask, seeds[0], cfg.scale_range)
         if weight is not None:
             weight = tf.image.resize(weight, tf.shape(image)[:2], method="bilinear")

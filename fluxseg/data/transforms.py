@@ -1,4 +1,6 @@
-"""Joint image + mask transforms for one example, as stateless tf ops.
+"""Joint image + mask transforms for one example, as stateless tf ops: the
+U-Net recipe's scale and crop (fluxseg.data.recipe) and evaluation's pad and
+resize. (Training crops otherwise come from fluxseg.data.train_crop.)
 
 Shapes: image uint8 [H, W, C]; mask uint8 [H, W, 1] of class ids, or None
 (classification). Every random draw comes from an explicit `seed`, an int
@@ -89,45 +91,6 @@ def _pad_and_crop(x, pad_y, pad_x, start_y, start_x, size, fill):
                constant_values=tf.cast(fill, x.dtype))
     x = x[start_y:start_y + ch, start_x:start_x + cw]
     return tf.ensure_shape(x, [ch, cw, x.shape[-1]])
-
-
-def random_crop(image, mask, seed, size, ignore_index):
-    """Crops both to size=(H, W); pads what is missing (image 0, mask ignore)."""
-    if tuple(image.shape[:2]) == tuple(size):
-        # Already the crop's size (known while tracing): the crop below would
-        # be the identity, offsets 0 and no padding, yet cost ~20 tf ops an
-        # example, a third of the default run's pipeline CPU (0.65 ms a batch).
-        return image, mask
-    seeds = tf.random.experimental.stateless_split(seed, 2)
-    pad_y, start_y = _placement(tf.shape(image)[0], size[0], seeds[0])
-    pad_x, start_x = _placement(tf.shape(image)[1], size[1], seeds[1])
-    image = _pad_and_crop(image, pad_y, pad_x, start_y, start_x, size, 0)
-    if mask is not None:
-        mask = _pad_and_crop(mask, pad_y, pad_x, start_y, start_x, size, ignore_index)
-    return image, mask
-
-
-def random_hflip(image, mask, seed):
-    """Mirrors both left-right with probability 1/2."""
-    flip = tf.random.stateless_uniform([], seed) < 0.5
-    image = tf.cond(flip, lambda: tf.reverse(image, [1]), lambda: image)
-    if mask is not None:
-        mask = tf.cond(flip, lambda: tf.reverse(mask, [1]), lambda: mask)
-    return image, mask
-
-
-def train_transform(image, mask, seed, *, crop_size, scale_range, hflip, ignore_index):
-    """Random scale -> random crop (with padding) -> random flip.
-
-    Returns image uint8 [crop_H, crop_W, C] and mask uint8 [crop_H, crop_W, 1]
-    (or None); each step draws from its own split of `seed`.
-    """
-    seeds = tf.random.experimental.stateless_split(seed, 3)
-    image, mask = random_scale(image, mask, seeds[0], scale_range)
-    image, mask = random_crop(image, mask, seeds[1], crop_size, ignore_index)
-    if hflip:
-        image, mask = random_hflip(image, mask, seeds[2])
-    return image, mask
 
 
 def pad_to(image, mask, size, ignore_index):

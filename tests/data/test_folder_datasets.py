@@ -82,10 +82,10 @@ def test_images_smaller_than_the_crop_are_named(tmp_path):
     fd.info(_cls_cfg(root, tmp_path, random_resized_crop=True))  # resized crops: any size works
 
 
-def _seg_folder(root, n=6, palette=True, values=(0, 1, 2), size=(36, 40)):
-    os.makedirs(root / "images"), os.makedirs(root / "masks")
+def _seg_folder(root, n=6, palette=True, values=(0, 1, 2), size=(36, 40), start=0):
+    os.makedirs(root / "images", exist_ok=True), os.makedirs(root / "masks", exist_ok=True)
     masks = {}
-    for i in range(n):
+    for i in range(start, start + n):
         stem = f"img_{i:03d}"
         Image.fromarray(RNG.integers(0, 256, (*size, 3), dtype=np.uint8)).save(
             root / "images" / f"{stem}.jpg")
@@ -149,3 +149,45 @@ def test_unmatched_and_rgb_masks_are_refused(tmp_path):
     Image.new("RGB", (40, 36)).save(root / "masks" / "img_001.png")
     with pytest.raises(ValueError, match=r"img_001.png: mask mode 'RGB'"):
         fd.info(_seg_cfg(root, tmp_path))
+
+
+def test_mixed_size_folder_evaluates_with_the_defaults(tmp_path):
+    # No data.eval_size: eval batches take the split's largest height and width, read
+    # from the prepared files, and every image keeps all its pixels.
+    root = tmp_path / "mixed"
+    masks = _seg_folder(root, n=4, size=(36, 40))
+    masks.update(_seg_folder(root, n=3, size=(50, 32), start=4))
+    cfg = _seg_cfg(root, tmp_path)
+    cfg.update(eval_size=None, validation_fraction=0.0)
+    seen = 0
+    for batch in fd.eval_iterator(cfg, "train", global_batch_size=4, process_index=0,
+                                  process_count=1):
+        assert batch["image"].shape == (4, 50, 40, 3)
+        for mask, valid in zip(batch["mask"], batch["valid"]):
+            if valid:
+                h, w = (36, 40) if (mask[36:] == 255).all() else (50, 32)
+                assert (mask[h:] == 255).all() and (mask[:, w:] == 255).all()
+                seen += 1
+    assert seen == 7
+
+
+def test_truncated_and_damaged_jpegs_are_named_never_skipped(tmp_path, monkeypatch):
+    root = tmp_path / "seg"
+    _seg_folder(root, n=4)
+    good = (root / "images" / "img_001.jpg").read_bytes()
+    (root / "images" / "img_001.jpg").write_bytes(good[:len(good) // 2])
+    with pytest.raises(ValueError, match=r"img_001.jpg: cannot decode the image"):
+        fd.info(_seg_cfg(root, tmp_path))
+    (root / "images" / "img_001.jpg").write_bytes(good)
+    # A record damaged after preparation: the window decode fails and the stream stops,
+    # naming the dataset to prepare again (the folder check above names the file).
+    from fluxseg.data import decode, train_crop
+    real = decode.window
+    monkeypatch.setattr(train_crop.decode, "window", lambda encoded, feature, box: real(
+        fd.tf.strings.substr(encoded, 0, fd.tf.strings.length(encoded) // 2), feature, box))
+    cfg = _seg_cfg(root, tmp_path, scale_range=(0.5, 1.5))
+    cfg.validation_fraction = 0.0
+    with pytest.raises(ValueError, match=r"fluxseg_segmentation_folder .* could not be decoded.*"
+                                         r"delete .* and prepare the dataset again"):
+        next(fd.train_iterator(cfg, global_batch_size=2, seed=0, process_index=0,
+                               process_count=1))

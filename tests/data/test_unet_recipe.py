@@ -6,7 +6,7 @@ import pytest
 from scipy import ndimage
 
 import fluxseg.data as fd
-from fluxseg.data import elastic, recipe, weight_map
+from fluxseg.data import elastic, recipe, train_crop, weight_map
 from fluxseg.data._tf import tf
 from fluxseg.data.isbi import fixture
 
@@ -95,7 +95,7 @@ def _cfg(**kw):
 
 def test_recipe_keeps_image_mask_and_weight_aligned():
     cfg = _cfg()
-    assert recipe.active(cfg)
+    assert not train_crop.applies(cfg)  # mirrored context and elastic: the recipe path
     for k, (image, mask) in enumerate(_two_level(np.random.default_rng(1))):
         full_w = weight_map.border_weights(mask[..., 0])
         img, msk, w = (t.numpy() for t in recipe.train_transform(

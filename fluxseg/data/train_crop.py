@@ -1,0 +1,189 @@
+"""Training batches the short way: read sizes, draw per batch, decode the windows, finish or ship.
+
+Serves every training recipe without mirrored context or elastic
+deformation (those stay in fluxseg.data.recipe): scale + crop + flip,
+random-resized-crop, colour jitter, the border weight map. Three tf.data
+stages (`Stages.apply`):
+
+  1. per element: the image's size, from its header (no pixels decoded);
+  2. per batch: every element's draw at once (fluxseg.data.window), from the
+     batch's seed (seed, step): a few dozen ops a batch, not an element
+     (when every image is the crop, only flips and jitter are drawn: then
+     per element, row j of the same draw, which saves the batching);
+  3. per element: the window its crop covers, decoded alone
+     (fluxseg.data.decode), the mask decoded whole (PNG) and cut to the same
+     window, the weight map too; then
+     data.augment_on='host': the crop finished (resize, flip, jitter):
+       uint8 image [cH, cW, C], int32 mask, float32 weight;
+     data.augment_on='device': for scale + crop, the window padded into a
+       fixed bucket [bH, bW] (uint8 image, uint8 mask padded with
+       ignore_index, float32 weight) plus the draw (`aug_ints` int32 [9],
+       `aug_floats` float32 [3]); fluxseg.data.device_augment finishes it in
+       the train step. Random-resized-crop boxes are resized to the crop
+       here in both modes (a box may be the whole image: shipping boxes would
+       send several times the bytes of the crops) and flip and jitter are
+       left to the device; with scale_range (1, 1) the crop is a pure cut,
+       made here.
+"""
+from __future__ import annotations
+
+import math
+
+from fluxseg.data import config as config_lib, decode, window as W
+from fluxseg.data._tf import tf
+
+
+def applies(cfg) -> bool:
+    """True when this path serves cfg (no mirrored context, no elastic deformation)."""
+    return not (int(cfg.mirror_margin) or float(cfg.elastic_sigma))
+
+
+def bucket(cfg, largest) -> tuple[int, int]:
+    """(bH, bW) holding any scale + crop window: the crop (plus a pixel) over the smallest
+    scale plus rounding, or the largest image where that is smaller."""
+    lo = float(cfg.scale_range[0])
+    out = []
+    for i, c in enumerate(cfg.crop_size):
+        side = math.ceil((int(c) + 1) / lo) + 2
+        out.append(min(side, int(largest[i])) if largest is not None else side)
+    return tuple(out)
+
+
+class Stages:
+    """The three stages of the module docstring for one data config and one process."""
+
+    def __init__(self, cfg, reader, mode: str, bucket_size, aug_seed: int, batch: int):
+        if mode not in config_lib.AUGMENT_ON:
+            raise ValueError(f"data.augment_on={mode!r}; expected one of {config_lib.AUGMENT_ON}")
+        self.cfg, self.reader, self.mode, self.bucket = cfg, reader, mode, bucket_size
+        self.aug_seed, self.batch = int(aug_seed), int(batch)
+        self.dense = reader.task.dense
+        self.kind = config_lib.crop_kind(cfg, self.dense)
+        self.crop = config_lib.crop_size(cfg)
+        self.jitter = tuple(float(v) for v in cfg.color_jitter)
+        self.hflip = bool(cfg.hflip)
+        key = cfg.image_key
+        self.encoded = key in reader.decoders
+        self.feature = reader.builder.info.features[key]
+        # A decoded image of the crop's own size (known while tracing; scale 1): the crop
+        # is the identity, skipped (its ~20 ops were a third of the default run's pipeline).
+        self.whole = self.kind == "cut" and tuple(self.feature.shape[:2]) == self.crop
+
+    def apply(self, ds, num_parallel_calls: int):
+        """(position, record) elements, a batch's positions in a row -> finished elements."""
+        if self.whole:  # flips and jitter only: cheaper drawn per element (row j of the same draw)
+            return ds.map(lambda position, ex: self.finish(self._whole_draw(position, ex)),
+                          num_parallel_calls=num_parallel_calls)
+        ds = ds.map(self.sized, num_parallel_calls=num_parallel_calls)
+        ds = ds.batch(self.batch, drop_remainder=True).map(self.draw).unbatch()
+        return ds.map(self.finish, num_parallel_calls=num_parallel_calls)
+
+    def _seed(self, position):
+        """The draw seed of the batch holding `position`: (aug_seed, step)."""
+        return tf.stack([tf.constant(self.aug_seed, tf.int64), position // self.batch])
+
+    def _whole_draw(self, position, ex):
+        ints, floats = W.whole(self._seed(position), self.batch, self.crop, self.hflip, self.jitter)
+        j = position % self.batch
+        return {**ex, "aug_ints": ints[j], "aug_floats": floats[j]}
+
+    def sized(self, position, ex):
+        """Stage 1: the image's (H, W), read from its header."""
+        parts = self.reader.decoded_parts(ex)
+        if parts is not None:
+            hw = tf.shape(parts["image"])[:2]
+        elif self.encoded:
+            hw = decode.header_size(ex[self.cfg.image_key], self.feature)
+        else:
+            hw = tf.shape(ex[self.cfg.image_key])[:2]
+        return position, {**ex, "_hw": hw}
+
+    def draw(self, positions, ex):
+        """Stage 2: the batch's draws, seeded by (aug_seed, step of its first position)."""
+        seed = self._seed(positions[0])
+        if self.kind == "resized":
+            ints, floats = W.resized_crop(seed, ex.pop("_hw"), self.crop, self.hflip, self.jitter)
+        else:
+            ints, floats = W.scale_crop(seed, ex.pop("_hw"), self.crop, self.cfg.scale_range,
+                                        self.hflip, self.jitter)
+        return {**ex, "aug_ints": ints, "aug_floats": floats}
+
+    def finish(self, ex) -> dict:
+        """Stage 3: decode the window; finish the crop (host) or pack it (device)."""
+        ints, floats = ex["aug_ints"], ex["aug_floats"]
+        pixels = self._window(ex, ints)
+        mask = weight = None
+        if self.dense:
+            mask, weight = self.reader.mask_and_weight(ex)
+            if not self.whole:
+                mask = _cut(mask, ints)
+                weight = None if weight is None else _cut(weight, ints)
+        if self.mode == "device" and self.kind == "resample":
+            out = self._packed(pixels, mask, weight)
+        else:
+            out = self._crop(pixels, mask, weight, ints, floats)
+        if not self.dense:
+            out["label"] = self.reader.label(ex)
+        if self.mode == "device":
+            out.update(aug_ints=ints, aug_floats=floats)
+        return out
+
+    def _window(self, ex, ints):
+        parts, key = self.reader.decoded_parts(ex), self.cfg.image_key
+        if parts is None and self.encoded:
+            pixels = (self.feature.decode_example(ex[key]) if self.whole
+                      else decode.window(ex[key], self.feature, ints[4:8]))
+        else:
+            image = parts["image"] if parts is not None else ex[key]
+            pixels = image if self.whole else _cut(image, ints)
+        return self.reader.to_channels(pixels)
+
+    def _crop(self, pixels, mask, weight, ints, floats) -> dict:
+        """The crop made here: finished (host mode), or without flip and jitter (device)."""
+        ignore = self.cfg.ignore_index
+        if self.whole:
+            image = pixels
+        elif self.kind == "cut":
+            image = W.place(pixels, ints, self.crop, 0)
+            mask = None if mask is None else W.place(mask, ints, self.crop, ignore)
+            weight = None if weight is None else W.place(weight, ints, self.crop, 0.0)
+        else:
+            image = W.resize(pixels, ints, self.crop, 0.0)
+            mask = None if mask is None else W.resize_mask(mask, ints, self.crop, ignore)
+            weight = None if weight is None else W.resize(weight, ints, self.crop, 0.0)
+        host = self.mode == "host"
+        if host and self.hflip:
+            image, mask, weight = (None if x is None else W.flip(x, ints) for x in (image, mask, weight))
+        if host and any(self.jitter):
+            image = W.jitter_to_uint8(tf.cast(image, tf.float32), floats)
+        elif image.dtype != tf.uint8:
+            image = W.to_uint8(image)
+        out = {"image": image}
+        if mask is not None:  # uint8 to the device (4x less to send), int32 ids from the host
+            out["mask"] = tf.cast(mask[..., 0], tf.int32) if host else mask[..., 0]
+        if weight is not None:
+            out["weight"] = weight[..., 0]
+        return out
+
+    def _packed(self, pixels, mask, weight) -> dict:
+        """The window padded into the bucket, for fluxseg.data.device_augment."""
+        bh, bw = self.bucket
+        tf.debugging.assert_less_equal(
+            tf.shape(pixels)[:2], tf.constant([bh, bw]),
+            message=f"a crop window is larger than the device bucket {self.bucket} (a bug)")
+
+        def pad(x, fill):
+            x = tf.pad(x, [[0, bh - tf.shape(x)[0]], [0, bw - tf.shape(x)[1]], [0, 0]],
+                       constant_values=tf.cast(fill, x.dtype))
+            return tf.ensure_shape(x, [bh, bw, x.shape[-1]])
+
+        out = {"image": pad(pixels, 0)}
+        if mask is not None:
+            out["mask"] = pad(mask, self.cfg.ignore_index)[..., 0]
+        if weight is not None:
+            out["weight"] = pad(weight, 0.0)[..., 0]
+        return out
+
+
+def _cut(x, ints):
+    return x[ints[4]:ints[4] + ints[6], ints[5]:ints[5] + ints[7]]

@@ -1,0 +1,203 @@
+"""A training crop as a draw and a source window: where it comes from, and cutting it out (tf, host).
+
+The draws of a batch (scale, placement, flip, colour factors, or the
+random-resized-crop box) are a pure function of (seed, step) and the size
+(H, W) of each of its images, which the host reads from the file headers:
+row j of `tf.random.stateless_uniform([b, ...], seed=(seed, step))` is
+example j's. So before decoding anything the host knows which rows and
+columns of each image its crop covers (the window), decodes only those
+(fluxseg.data.decode), and either finishes the crop (data.augment_on='host',
+`resize` here) or ships the window with its draw for
+fluxseg.data.device_augment to finish on the accelerator ('device'). Both
+apply the rule below, so given the same draw they give the same pixels
+(rounding aside) and exactly the same mask.
+
+The rule, one axis (the other is alike): the crop's pixels [lo, hi) lie on
+the image, the others are padding (image and weight 0, mask ignore_index).
+The window's h rows are resized onto [lo, hi) with tf.image.resize's
+half-pixel rule: output pixel i reads window coordinate
+  v = (i - lo + 0.5) k - 0.5,  k = h / (hi - lo),
+bilinear from rows floor(v), floor(v) + 1 clamped to the window (image,
+weight) or the nearest row floor((2 (i - lo) + 1) h / (2 (hi - lo))) in
+integer arithmetic (mask: host and device pick the same row, never a blend).
+
+Scale + crop: scale s ~ U(scale_range); the scaled image has e = max(round(n s), 1)
+pixels (n the image's); the crop's origin o in it is a uniform offset when
+e >= c (c the crop), minus a uniform padding when e < c; [lo, hi) = [-o, e - o)
+within [0, c), and the window is the image rows that span covers,
+[floor((lo + o) n / e), ceil((hi + o) n / e)): the same crop as rescaling the
+whole image and cutting, to within a pixel, without the whole-image resize.
+Random-resized-crop (torchvision's: 10 tries of an area of 8-100% and an
+aspect ratio of 3/4-4/3, else the whole image cut to that ratio): the window
+is the box, [lo, hi) the whole crop.
+
+The draw of one element, as tensors:
+  ints   int32 [9]:    lo_y, hi_y, lo_x, hi_x, r0, c0, win_h, win_w, flip
+  floats float32 [3]:  brightness, contrast, saturation factors
+"""
+from __future__ import annotations
+
+import math
+
+from fluxseg.data._tf import tf
+
+INTS, FLOATS = 9, 3
+# tf.image.rgb_to_grayscale's weights: saturation blends towards this grey.
+GREY = (0.2989, 0.587, 0.114)
+RRC_AREA, RRC_RATIO, RRC_TRIES = (0.08, 1.0), (3 / 4, 4 / 3), 10
+
+
+def _floor_div(a, n, e):
+    """floor(a n / e) for int32 tensors without overflowing a n (valid for e < 23000)."""
+    return a * (n // e) + (a * (n % e)) // e
+
+
+def _jitter(u, strength):
+    """float32 [b, 3] factors in [1 - s, 1 + s] from uniforms u [b, 3]; 1 where s = 0."""
+    s = tf.constant([float(v) for v in strength], tf.float32)
+    return 1.0 - s + 2.0 * s * u
+
+
+def _flip(u, hflip: bool):
+    return tf.cast(u < 0.5, tf.int32) if hflip else tf.zeros_like(u, tf.int32)
+
+
+def scale_crop(seed, hw, crop, scale_range, hflip: bool, jitter):
+    """(ints [b, 9], floats [b, 3]): scale + crop + flip + jitter draws of a batch.
+
+    seed: int64 [2] (the batch's); hw: int32 [b, 2] image sizes.
+    """
+    b = tf.shape(hw)[0]
+    u = tf.random.stateless_uniform(tf.stack([b, 7]), seed)
+    lo_s, hi_s = (float(v) for v in scale_range)
+    s = lo_s + (hi_s - lo_s) * u[:, 0]
+    hw = tf.cast(hw, tf.int32)
+    e = tf.maximum(tf.cast(tf.round(tf.cast(hw, tf.float32) * s[:, None]), tf.int32), 1)
+    tf.debugging.assert_less(tf.reduce_max(e), 23000, message=(
+        "an image rescaled past 23000 pixels a side (data.scale_range x its size): "
+        "fluxseg's crop arithmetic is int32; shrink the images"))
+    c = tf.constant([int(crop[0]), int(crop[1])], tf.int32)
+    slack = tf.abs(e - c)
+    offset = tf.minimum(tf.cast(u[:, 1:3] * tf.cast(slack + 1, tf.float32), tf.int32), slack)
+    o = tf.where(e < c, -offset, offset)    # the crop's origin in the scaled image
+    lo, hi = tf.clip_by_value(-o, 0, c), tf.clip_by_value(e - o, 0, c)
+    r0 = _floor_div(lo + o, hw, e)
+    r1 = -_floor_div(-(hi + o), hw, e)      # ceil
+    ints = tf.stack([lo[:, 0], hi[:, 0], lo[:, 1], hi[:, 1], r0[:, 0], r0[:, 1],
+                     r1[:, 0] - r0[:, 0], r1[:, 1] - r0[:, 1], _flip(u[:, 3], hflip)], axis=1)
+    return ints, _jitter(u[:, 4:7], jitter)
+
+
+def whole(seed, b: int, crop, hflip: bool, jitter):
+    """The draws when every image is the crop (scale 1, known while tracing): flips and
+    jitter only, the same as scale_crop's for the same seed."""
+    u = tf.random.stateless_uniform([b, 7], seed)
+    ch, cw = int(crop[0]), int(crop[1])
+    fixed = tf.tile(tf.constant([[0, ch, 0, cw, 0, 0, ch, cw]], tf.int32), [b, 1])
+    ints = tf.concat([fixed, _flip(u[:, 3], hflip)[:, None]], axis=1)
+    return ints, _jitter(u[:, 4:7], jitter)
+
+
+def resized_crop(seed, hw, crop, hflip: bool, jitter):
+    """(ints [b, 9], floats [b, 3]): random-resized-crop boxes (torchvision's rule) + flip + jitter."""
+    b = tf.shape(hw)[0]
+    u = tf.random.stateless_uniform(tf.stack([b, RRC_TRIES * 4 + 4]), seed)
+    tries = tf.reshape(u[:, :RRC_TRIES * 4], [b, RRC_TRIES, 4])
+    h, w = (tf.cast(hw[:, i:i + 1], tf.float32) for i in (0, 1))   # [b, 1]
+    area = h * w * (RRC_AREA[0] + (RRC_AREA[1] - RRC_AREA[0]) * tries[..., 0])
+    lr = (math.log(RRC_RATIO[0]), math.log(RRC_RATIO[1]))
+    ratio = tf.exp(lr[0] + (lr[1] - lr[0]) * tries[..., 1])
+    bw = tf.cast(tf.round(tf.sqrt(area * ratio)), tf.int32)
+    bh = tf.cast(tf.round(tf.sqrt(area / ratio)), tf.int32)
+    hi, wi = tf.cast(h, tf.int32), tf.cast(w, tf.int32)
+    fits = (bw > 0) & (bh > 0) & (bw <= wi) & (bh <= hi)
+    first = tf.argmax(tf.cast(fits, tf.int32), axis=1, output_type=tf.int32)
+    pick = lambda x: tf.gather(x, first, batch_dims=1)  # noqa: E731
+    y = tf.cast(pick(tries[..., 2]) * tf.cast(pick(hi - bh) + 1, tf.float32), tf.int32)
+    x = tf.cast(pick(tries[..., 3]) * tf.cast(pick(wi - bw) + 1, tf.float32), tf.int32)
+    box = tf.stack([tf.minimum(y, pick(hi - bh)), tf.minimum(x, pick(wi - bw)), pick(bh), pick(bw)], 1)
+    box = tf.where(tf.reduce_any(fits, axis=1)[:, None], box, _fallback_box(hw))
+    ch, cw = int(crop[0]), int(crop[1])
+    fixed = tf.tile(tf.constant([[0, ch, 0, cw]], tf.int32), tf.stack([b, 1]))
+    ints = tf.concat([fixed, box, _flip(u[:, -4], hflip)[:, None]], axis=1)
+    return ints, _jitter(u[:, -3:], jitter)
+
+
+def _fallback_box(hw):
+    """The centred box of the whole image cut to an aspect ratio within RRC_RATIO."""
+    h, w = tf.cast(hw[:, 0], tf.float32), tf.cast(hw[:, 1], tf.float32)
+    ratio = w / h
+    bw = tf.where(ratio < RRC_RATIO[0], w, tf.where(ratio > RRC_RATIO[1], h * RRC_RATIO[1], w))
+    bh = tf.where(ratio < RRC_RATIO[0], w / RRC_RATIO[0], h)
+    bh, bw = tf.cast(tf.round(bh), tf.int32), tf.cast(tf.round(bw), tf.int32)
+    return tf.stack([(hw[:, 0] - bh) // 2, (hw[:, 1] - bw) // 2, bh, bw], 1)
+
+
+def _inside(lo, hi, n: int):
+    i = tf.range(n)
+    return (i >= lo) & (i < hi)
+
+
+def nearest(i, lo, hi, size):
+    """Window row of output row i (int32): floor((2 (i - lo) + 1) size / (2 (hi - lo))), clamped."""
+    row = _floor_div(2 * (i - lo) + 1, size, 2 * (hi - lo))
+    return tf.clip_by_value(row, 0, size - 1)
+
+
+def resize(window, ints, crop, fill):
+    """Bilinear crop [cH, cW, C] float32 of a window [h, w, C] (any real dtype): the window
+    resized onto the crop's image part [lo, hi), `fill` elsewhere."""
+    ch, cw = int(crop[0]), int(crop[1])
+    out = tf.image.resize(window, tf.stack([ints[1] - ints[0], ints[3] - ints[2]]))
+    return _pad(out, ints, crop, fill)
+
+
+def resize_mask(window, ints, crop, ignore_index):
+    """Nearest-pixel crop [cH, cW, 1] of a mask window [h, w, 1]; ignore_index outside the image."""
+    rows = nearest(tf.range(ints[1] - ints[0]), 0, ints[1] - ints[0], ints[6])
+    cols = nearest(tf.range(ints[3] - ints[2]), 0, ints[3] - ints[2], ints[7])
+    return _pad(tf.gather(tf.gather(window, rows, axis=0), cols, axis=1), ints, crop, ignore_index)
+
+
+def place(window, ints, crop, fill):
+    """A pure cut (the window is the image part of the crop, scale 1): padded to the crop."""
+    return _pad(window, ints, crop, fill)
+
+
+def _pad(x, ints, crop, fill):
+    ch, cw = int(crop[0]), int(crop[1])
+    x = tf.pad(x, [[ints[0], ch - ints[1]], [ints[2], cw - ints[3]], [0, 0]],
+               constant_values=tf.cast(fill, x.dtype))
+    return tf.ensure_shape(x, [ch, cw, x.shape[-1]])
+
+
+def flip(x, ints):
+    """Mirrors x [H, W, C] left-right when the draw says so."""
+    return tf.cond(ints[8] > 0, lambda: tf.reverse(x, [1]), lambda: x)
+
+
+def jitter_to_uint8(x, floats):
+    """Colour jitter of x float32 [H, W, C] as one affine map per pixel, rounded to uint8.
+
+    The three steps of fluxseg.data.augment.color_jitter (x*b; contrast about
+    the channel means m; blend with the grey g) compose into
+      s c b x + (1 - s) c b g(x) + (1 - c) b (s m + (1 - s) g(m)),
+    one matrix product instead of six passes. Saturation touches RGB only.
+    """
+    b, c, s = floats[0], floats[1], floats[2]
+    m = tf.reduce_mean(x, axis=[0, 1])
+    channels = x.shape[-1]
+    if channels == 3:
+        w = tf.constant(GREY, tf.float32)
+        matrix = (s * c * b) * tf.eye(3) + ((1.0 - s) * c * b) * w[:, None]
+        offset = (1.0 - c) * b * (s * m + (1.0 - s) * tf.reduce_sum(m * w))
+    else:
+        matrix = c * b * tf.eye(channels)
+        offset = (1.0 - c) * b * m
+    flat = tf.reshape(x, [-1, channels]) @ matrix + (offset + 0.5)
+    return tf.reshape(tf.saturate_cast(flat, tf.uint8), tf.shape(x))
+
+
+def to_uint8(x):
+    """float32 -> uint8, rounding half up (as fluxseg.data.device_augment does)."""
+    return tf.saturate_cast(x + 0.5, tf.uint8)
