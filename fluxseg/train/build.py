@@ -9,6 +9,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from fluxseg import tasks
+from fluxseg.data import device_augment
 from fluxseg.train import optim
 from fluxseg.train.step import StepSpec
 
@@ -74,6 +75,8 @@ def step_spec(config, *, axis_name=None, total_steps=None, with_optimizer=True,
     if tx is None and with_optimizer:
         tx, _ = optimizer(config, module, total_steps)
     cw = config.class_weights
-    return StepSpec(model=module, tx=tx, task=task(config), loss=config.loss,
+    the_task = task(config)
+    return StepSpec(model=module, tx=tx, task=the_task, loss=config.loss,
                     class_weights=tuple(float(w) for w in cw) if cw is not None else None,
-                    preprocess=preprocess_fn(config), axis_name=axis_name)
+                    preprocess=preprocess_fn(config), axis_name=axis_name,
+                    augment=device_augment.make(config.data, the_task.dense))

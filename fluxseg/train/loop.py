@@ -24,9 +24,11 @@ import jax
 import ml_collections
 import numpy as np
 
+from fluxseg.data.device_augment import step_inputs
 from fluxseg.models import fast_forms
 from fluxseg.train import build, config as config_lib, metrics as metrics_lib, optim
 from fluxseg.train.checkpoint import Checkpoints, abstract
+from fluxseg.train.data_wait import DataWait
 from fluxseg.train.parallel import DataParallel, to_host
 from fluxseg.train.preemption import Preemption
 from fluxseg.train.step import StepSpec, TrainState, eval_step, init_state, predict_step, train_step
@@ -200,6 +202,7 @@ def _start(config, workdir: str, stack: contextlib.ExitStack) -> _Run:
     config = config_lib.resolve(config, info)
     with config.ignore_type():  # the checkpoint's config records the model's input channels
         config.data.channels = int(info.channels)
+        config.data.augment_on = data.config.augment_on(config.data)  # and where it augmented
     dp = DataParallel(config.parallel)
     dp.check_batch_size(int(config.batch_size))
     dp.check_batch_size(int(config.eval_batch_size))
@@ -226,7 +229,7 @@ def _start(config, workdir: str, stack: contextlib.ExitStack) -> _Run:
                 state=state, step=step,
                 p_train=dp.train_step(functools.partial(train_step, spec=spec)),
                 p_eval=dp.eval_step(functools.partial(eval_step, spec=spec)),
-                batches=dp.prefetch(spec.task.inputs(b) for b in batches),
+                batches=dp.prefetch(step_inputs(spec.task, b) for b in batches),
                 pictures=_Pictures(config, info, spec))
 
 
@@ -254,9 +257,10 @@ def _train(run: _Run) -> dict:
                disable=not (jax.process_index() == 0 and c.progress_bar))
     stop_at = min(run.total, run.step + per_run) if per_run > 0 else run.total
     acc, since_step, since_time = None, run.step, time.time()
+    wait = DataWait()
     result: dict = {"step": run.step}
     while run.step < run.total:
-        run.state, m = run.p_train(run.state, next(run.batches))
+        run.state, m = run.p_train(run.state, wait.next(run.batches))
         acc = metrics_lib.add(acc, m)
         run.step += 1
         bar.update(1)
@@ -272,8 +276,10 @@ def _train(run: _Run) -> dict:
         train_m = _train_summary(run, acc, since_step)
         train_m["images_per_s"] = ((step - since_step) * int(c.batch_size)
                                    / max(time.time() - since_time, 1e-9))
+        train_m["data_wait"] = wait.fraction()  # of the interval, blocked on the input pipeline
         run.writer.scalars(step, "train", train_m)
-        bar.set_postfix(loss=f"{train_m['loss']:.4f}", img_s=f"{train_m['images_per_s']:.1f}")
+        bar.set_postfix(loss=f"{train_m['loss']:.4f}", img_s=f"{train_m['images_per_s']:.1f}",
+                        data_wait=f"{train_m['data_wait']:.0%}")
         acc, since_step = None, step
         eval_m = _eval_and_log(run, bar) if is_eval else None
         if eval_m is not None:
@@ -282,6 +288,7 @@ def _train(run: _Run) -> dict:
             run.ckpt.save(run.state, run.meta(), metrics=eval_m)
         run.writer.flush()
         since_time = time.time()
+        wait.reset()
         if stop:
             why = "SIGTERM" if sigterm else "max_steps_per_run"
             bar.write(f"stopped by {why} at step {step}; checkpoint saved in {run.workdir}; "

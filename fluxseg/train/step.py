@@ -53,6 +53,7 @@ class StepSpec:
     class_weights: tuple | None = None
     preprocess: Callable = lambda x: x / 255.0
     axis_name: str | None = None
+    augment: Callable | None = None  # data.augment_on='device': fluxseg.data.device_augment
 
 
 def init_state(model, tx: optax.GradientTransformation, seed, image_shape,
@@ -87,6 +88,8 @@ def train_step(state: TrainState, batch, spec: StepSpec):
     top-1 accuracy numerator and denominator).
     """
     axis = spec.axis_name
+    if spec.augment is not None:  # the host sent uint8 windows and their draws
+        batch = spec.augment(batch)
     x = spec.preprocess(batch["image"].astype(jnp.float32))
     rng = jax.random.fold_in(state.rng, state.step)
     if axis is not None:

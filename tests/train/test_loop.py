@@ -67,6 +67,7 @@ def test_resume_continues_exactly(tiny, tmp_path, monkeypatch, donate):
     train = [l for l in lines if l["split"] == "train"]
     assert [l["step"] for l in train] == [2, 4, 5, 6, 8]   # every 2 steps and at checkpoints
     assert all(math.isfinite(l["loss"]) and l["images_per_s"] > 0 for l in train)
+    assert all(0 <= l["data_wait"] <= 1 for l in train)   # the share of time spent on next(batches)
     val = [l for l in lines if l["split"] == "validation"]
     assert val[-1]["step"] == 8 and "IoU/circle" in val[-1]
     # The logged line is the returned result, and its mIoU is the mean of the
@@ -80,7 +81,23 @@ def test_resume_continues_exactly(tiny, tmp_path, monkeypatch, donate):
     for path in glob.glob(os.path.join(straight, "tensorboard", "*")):
         for event in tf.compat.v1.train.summary_iterator(path):
             tags.update(v.tag for v in event.summary.value)
-    assert {"train/loss", "validation/mIoU", "predictions"} <= tags
+    assert {"train/loss", "train/data_wait", "validation/mIoU", "predictions"} <= tags
+
+
+def test_device_augmentation_trains_and_resumes_exactly(tiny, tmp_path):
+    # augment_on='device': the host sends uint8 windows and draws, the step rescales,
+    # crops, flips and jitters them; an interrupted run still continues bit-identically.
+    cfg = {"num_train_steps": 4, "checkpoint_every_steps": 2, "eval_every_steps": 0,
+           "num_eval_images": 0, "data.augment_on": "device", "data.crop_size": (16, 32),
+           "data.scale_range": (0.75, 1.5), "data.color_jitter": (0.2, 0.2, 0.2)}
+    straight, resumed = str(tmp_path / "straight"), str(tmp_path / "resumed")
+    loop.train_and_evaluate(tiny(**cfg), straight)
+    assert loop.train_and_evaluate(tiny(max_steps_per_run=2, **cfg), resumed)["step"] == 2
+    loop.train_and_evaluate(tiny(**cfg), resumed)
+    (s1, v1), (s2, v2) = _variables(straight), _variables(resumed)
+    assert s1 == s2 == 4
+    jax.tree_util.tree_map(np.testing.assert_array_equal, v1, v2)
+    assert checkpoint.restore(straight).config.data.augment_on == "device"
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny, tmp_path):
