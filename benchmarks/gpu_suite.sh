@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The GPU figures of benchmarks/README.md in one run that fits a 10-minute slot
-# on one H100/H200: resnet50 at batch 256 and 64, fcn_resnet18 at 320x480 and
+# on one H100/H200: the device augmentation's cost (benchmarks/device_augment_cost.py),
+# resnet50 at batch 256 and 64, fcn_resnet18 at 320x480 and
 # the unpadded U-Net at 572, float32 and bfloat16, beside torch (eager,
 # channels_last; torch.compile at batch 64) and Keras (JAX backend, XLA).
 #
 #   OUT=gpu_out bash benchmarks/gpu_suite.sh [seconds budget, default 520]
 #   ONLY='unet|fcn' ...   (only the cases whose label matches this regex)
-#   EXTRA="--device cpu --batch 2 --size 64,64 --reps 1 --steps 1" ...   (a quick dry run of the script on a CPU host)
+#   EXTRA="--device cpu --batch 2 --size 64,64 --reps 1 --steps 1" AUG_EXTRA="--device cpu --small" ...
+#                  (a quick dry run of the script on a CPU host)
 #
 # Cases run most important first and stop starting new ones once the budget
 # is spent; every finished case is appended to $OUT/results.jsonl and its
@@ -34,6 +36,13 @@ case_() {  # case_ LABEL ARGS...: one driver invocation, skipped once the budget
   python3 -c "import json,sys; d=json.load(open('/tmp/case.json')); [print(json.dumps({'case': sys.argv[1], **r})) for r in d['results']]" \
     "$label" >> "$OUT/results.jsonl" 2>/dev/null
 }
+# data.augment_on='device': augmentation + uint8 transfer against the step (issue 23), first: the
+# step figures below were measured before; this one never was.
+if [[ -z "${ONLY:-}" || "device_augment" =~ $ONLY ]]; then
+  echo -e "\n### device augmentation and uint8 transfer vs the step" >> "$OUT/tables.md"
+  python3 benchmarks/device_augment_cost.py --device gpu --json "$OUT/device_augment.json" ${AUG_EXTRA:-} \
+    2>&1 | grep -v "^ " | tee -a "$OUT/tables.md"
+fi
 R50="--models resnet50 --size 224,224"
 case_ "resnet50 b256 bf16" $R50 --batch 256 --dtype bfloat16 --impls fluxseg,torchvision_cl
 case_ "resnet50 b64 bf16"  $R50 --batch 64 --dtype bfloat16 --impls fluxseg,torchvision_cl,torchvision_cl_compile,keras_app

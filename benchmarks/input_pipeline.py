@@ -47,7 +47,7 @@ import _input_refs as refs  # noqa: E402
 import _photos  # noqa: E402
 
 # case -> (batch size, n: the extra batches each measurement times)
-CASES = {"rrc": (128, 6), "voc": (32, 8), "isbi": (1, 12), "default": (16, 150)}
+CASES = {"rrc": (128, 6), "voc": (32, 8), "isbi": (1, 12), "default": (16, 250)}
 
 
 def lifecycle(make, batches: int) -> tuple[float, float]:
@@ -144,7 +144,8 @@ def run_case(case: str, rounds: int, cache: str) -> dict:
     cfg, make_ref, data = setup(case, cache)
     fd.info(cfg)  # prepares the dataset (not timed)
     sides = {"fluxseg": lambda: fluxseg_iterator(cfg, batch, "host" if "augment_on" in cfg else None)}
-    if "augment_on" in cfg:  # this checkout has the device path: time its host side too
+    if "augment_on" in cfg and not (cfg.mirror_margin or cfg.elastic_sigma):
+        # This checkout has the device path and the recipe can take it: time its host side.
         sides["fluxseg_device_host_side"] = lambda: fluxseg_iterator(cfg, batch, "device")
     sides["tf.data"] = make_ref
     for make in sides.values():  # warm-up: file cache, tracing caches

@@ -6,6 +6,8 @@
     fluxseg bench models ARGS...        benchmarks/models_throughput.py (any model, --device gpu, --dtype)
     fluxseg bench profile ARGS...       benchmarks/profile_step.py (where one step's time goes)
     fluxseg bench train-step ARGS...    benchmarks/train_step.py (the real train step, jit/pmap)
+    fluxseg bench input ARGS...         benchmarks/input_pipeline.py (input pipeline img/s per core
+                                        beside plain tf.data; --step MODEL names the bottleneck)
     fluxseg bench gpu [BUDGET_S]        benchmarks/gpu_suite.sh (the GPU figures, one run)
     fluxseg bench list                  these, with the script each one runs
 
@@ -25,6 +27,7 @@ SCRIPTS = {
     "models": "models_throughput.py",
     "profile": "profile_step.py",
     "train-step": "train_step.py",
+    "input": "input_pipeline.py",
     "gpu": "gpu_suite.sh",
 }
 # The README table: each model at the size its paper and peers use on a CPU.
