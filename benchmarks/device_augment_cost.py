@@ -8,6 +8,8 @@ Cases (the issue's two recipes, the batches the host would send):
        bucket (VOC's largest image), uint8 masks, rescale + crop + flip + colour jitter on device.
   rrc: resnet50 (1000 classes), batch 256, 224x224 uint8 crops (random-resized-crop made on the
        host), flip on device.
+  default: experiments/default.py's U-Net, batch 16, 64x64 (flip only): on a CPU, what device
+       augmentation would add to that step (the CPU default of data.augment_on is 'host').
 Per case, medians over --reps, each of --steps steps, blocked on at the end:
   aug ms:       fluxseg.data.device_augment alone, on a device-resident host batch;
   step ms:      the train step on device-resident, already-augmented batches (the synthetic rate);
@@ -34,9 +36,13 @@ CASES = {
                 task="segmentation", resample=True, jitter=True),
     "rrc": dict(model="resnet50", classes=1000, batch=256, crop=(224, 224), bucket=None,
                 task="classification", resample=False, jitter=False),
+    # experiments/default.py's U-Net on 64x64 crops that are the whole image: flip only.
+    "default": dict(model="unet", model_kwargs={"features": 8, "padding": "same", "norm": "batch"},
+                    classes=6, batch=16, crop=(64, 64), bucket=None, task="segmentation",
+                    resample=False, jitter=False),
 }
 SMALL = {"voc": dict(model="fcn_resnet18", batch=2, crop=(64, 96), bucket=(100, 100)),
-         "rrc": dict(model="resnet18", batch=4, crop=(64, 64))}
+         "rrc": dict(model="resnet18", batch=4, crop=(64, 64)), "default": {}}
 
 
 def host_batch(rng, case) -> dict:
@@ -85,7 +91,8 @@ def run_case(name: str, case: dict, steps: int, reps: int, dtype: str) -> dict:
     from fluxseg.train.parallel import DataParallel
 
     c = config_lib.from_values(dict(
-        model=case["model"], num_classes=case["classes"], task=case["task"], loss="softmax_ce",
+        model=case["model"], model_kwargs=case.get("model_kwargs", {}), num_classes=case["classes"],
+        task=case["task"], loss="softmax_ce",
         preprocess="unit", dtype=dtype, num_train_steps=10,
         optim=dict(name="sgd", learning_rate=0.01, momentum=0.9)))
     dp = DataParallel("jit")

@@ -60,13 +60,19 @@ def _columns(flip, n: int):
     return jnp.where(flip > 0, n - 1 - i, i)
 
 
+def _inside_crop(ints, crop, order):
+    """bool [cH, cW]: the crop's image part (not padding), in output column order."""
+    ch, cw = crop
+    return _inside(ints[0], ints[1], ch)[:, None] & _inside(ints[2], ints[3], cw)[order][None, :]
+
+
 def _resample_one(ints, image, mask, weight, crop, ignore_index):
     ch, cw = crop
     order = _columns(ints[8], cw)
     y0, y1, wy = _taps(ch, ints[0], ints[1], ints[6])
     x0, x1, wx = _taps(cw, ints[2], ints[3], ints[7])
     x0, x1, wx = x0[order], x1[order], wx[order]
-    inside = _inside(ints[0], ints[1], ch)[:, None] & _inside(ints[2], ints[3], cw)[order][None, :]
+    inside = _inside_crop(ints, crop, order)
 
     def bilinear(x):  # [bH, bW, C] -> [cH, cW, C] float32, x then y as tf.image.resize does
         left, right = x[:, x0].astype(jnp.float32), x[:, x1].astype(jnp.float32)
@@ -74,7 +80,7 @@ def _resample_one(ints, image, mask, weight, crop, ignore_index):
         top, bottom = cols[y0], cols[y1]
         return jnp.where(inside[..., None], top + (bottom - top) * wy[:, None, None], 0.0)
 
-    out = {"image": bilinear(image)}
+    out = {"image": bilinear(image), "inside": inside}
     if mask is not None:
         rows = _nearest(ch, ints[0], ints[1], ints[6])
         cols = _nearest(cw, ints[2], ints[3], ints[7])[order]
@@ -86,7 +92,8 @@ def _resample_one(ints, image, mask, weight, crop, ignore_index):
 
 def _flip_one(ints, image, mask, weight):
     order = _columns(ints[8], image.shape[1])
-    out = {"image": image[:, order].astype(jnp.float32)}
+    out = {"image": image[:, order].astype(jnp.float32),
+           "inside": _inside_crop(ints, image.shape[:2], order)}
     if mask is not None:
         out["mask"] = mask[:, order].astype(jnp.int32)
     if weight is not None:
@@ -94,15 +101,19 @@ def _flip_one(ints, image, mask, weight):
     return out
 
 
-def _jitter_one(x, floats):
-    """fluxseg.data.window.jitter_to_uint8's affine map (before its rounding)."""
+def _jitter_one(x, floats, inside):
+    """fluxseg.data.window.jitter_to_uint8's affine map (before its rounding): means over
+    the image part, padding left at 0."""
     b, c, s = floats[0], floats[1], floats[2]
-    m = jnp.mean(x, axis=(0, 1))
+    keep = inside[..., None]
+    m = jnp.sum(jnp.where(keep, x, 0.0), axis=(0, 1)) / jnp.maximum(jnp.sum(inside), 1)
     if x.shape[-1] != 3:
-        return c * b * x + (1.0 - c) * b * m
-    grey = jnp.sum(x * GREY, axis=-1, keepdims=True)
-    offset = (1.0 - c) * b * (s * m + (1.0 - s) * jnp.sum(m * GREY))
-    return (s * c * b) * x + ((1.0 - s) * c * b) * grey + offset
+        out = c * b * x + (1.0 - c) * b * m
+    else:
+        grey = jnp.sum(x * GREY, axis=-1, keepdims=True)
+        offset = (1.0 - c) * b * (s * m + (1.0 - s) * jnp.sum(m * GREY))
+        out = (s * c * b) * x + ((1.0 - s) * c * b) * grey + offset
+    return jnp.where(keep, out, 0.0)
 
 
 def augment(batch: dict, *, crop, resample: bool, jitter: bool, ignore_index: int) -> dict:
@@ -114,9 +125,9 @@ def augment(batch: dict, *, crop, resample: bool, jitter: bool, ignore_index: in
         out = jax.vmap(one)(ints, batch["image"], mask, weight)
     else:  # already the crop (a pure cut, or a random-resized-crop) on the host
         out = jax.vmap(_flip_one)(ints, batch["image"], mask, weight)
-    image = out["image"]
+    image, inside = out.pop("image"), out.pop("inside")
     if jitter:
-        image = jax.vmap(_jitter_one)(image, floats)
+        image = jax.vmap(_jitter_one)(image, floats, inside)
     out["image"] = jnp.floor(jnp.clip(image + 0.5, 0.0, 255.0))  # window.to_uint8's rounding
     rest = {k: v for k, v in batch.items() if k not in (*KEYS, "image", "mask", "weight")}
     return {**rest, **out}

@@ -139,25 +139,28 @@ class Stages:
         return self.reader.to_channels(pixels)
 
     def _crop(self, pixels, mask, weight, ints, floats) -> dict:
-        """The crop made here: finished (host mode), or without flip and jitter (device)."""
-        ignore = self.cfg.ignore_index
-        if self.whole:
-            image = pixels
-        elif self.kind == "cut":
-            image = W.place(pixels, ints, self.crop, 0)
-            mask = None if mask is None else W.place(mask, ints, self.crop, ignore)
-            weight = None if weight is None else W.place(weight, ints, self.crop, 0.0)
+        """The crop made here: finished (host mode), or without flip and jitter (device).
+
+        The image part is resized (float) and jittered before the padding is
+        added in uint8: no float pass over the padding.
+        """
+        ignore, host = self.cfg.ignore_index, self.mode == "host"
+        if self.kind in ("resample", "resized"):
+            image = W.resize(pixels, ints)
+            mask = None if mask is None else W.resize_mask(mask, ints)
+            weight = None if weight is None else W.resize(weight, ints)
         else:
-            image = W.resize(pixels, ints, self.crop, 0.0)
-            mask = None if mask is None else W.resize_mask(mask, ints, self.crop, ignore)
-            weight = None if weight is None else W.resize(weight, ints, self.crop, 0.0)
-        host = self.mode == "host"
-        if host and self.hflip:
-            image, mask, weight = (None if x is None else W.flip(x, ints) for x in (image, mask, weight))
+            image = pixels
         if host and any(self.jitter):
             image = W.jitter_to_uint8(tf.cast(image, tf.float32), floats)
         elif image.dtype != tf.uint8:
             image = W.to_uint8(image)
+        if self.kind != "resized" and not self.whole:
+            image = W.pad(image, ints, self.crop, 0)
+            mask = None if mask is None else W.pad(mask, ints, self.crop, ignore)
+            weight = None if weight is None else W.pad(weight, ints, self.crop, 0.0)
+        if host and self.hflip:
+            image, mask, weight = (None if x is None else W.flip(x, ints) for x in (image, mask, weight))
         out = {"image": image}
         if mask is not None:  # uint8 to the device (4x less to send), int32 ids from the host
             out["mask"] = tf.cast(mask[..., 0], tf.int32) if host else mask[..., 0]

@@ -13,7 +13,8 @@ apply the rule below, so given the same draw they give the same pixels
 (rounding aside) and exactly the same mask.
 
 The rule, one axis (the other is alike): the crop's pixels [lo, hi) lie on
-the image, the others are padding (image and weight 0, mask ignore_index).
+the image, the others are padding (image and weight 0, mask ignore_index;
+colour jitter leaves the padding at 0 and takes its means over the image part).
 The window's h rows are resized onto [lo, hi) with tf.image.resize's
 half-pixel rule: output pixel i reads window coordinate
   v = (i - lo + 0.5) k - 0.5,  k = h / (hi - lo),
@@ -144,27 +145,22 @@ def nearest(i, lo, hi, size):
     return tf.clip_by_value(row, 0, size - 1)
 
 
-def resize(window, ints, crop, fill):
-    """Bilinear crop [cH, cW, C] float32 of a window [h, w, C] (any real dtype): the window
-    resized onto the crop's image part [lo, hi), `fill` elsewhere."""
-    ch, cw = int(crop[0]), int(crop[1])
-    out = tf.image.resize(window, tf.stack([ints[1] - ints[0], ints[3] - ints[2]]))
-    return _pad(out, ints, crop, fill)
+def resize(window, ints):
+    """float32 [hi_y - lo_y, hi_x - lo_x, C]: a window [h, w, C] (any real dtype) resized,
+    bilinear, onto the crop's image part (`pad` adds the rest)."""
+    return tf.image.resize(window, tf.stack([ints[1] - ints[0], ints[3] - ints[2]]))
 
 
-def resize_mask(window, ints, crop, ignore_index):
-    """Nearest-pixel crop [cH, cW, 1] of a mask window [h, w, 1]; ignore_index outside the image."""
+def resize_mask(window, ints):
+    """The nearest-pixel resize of a mask window [h, w, 1] onto the crop's image part."""
     rows = nearest(tf.range(ints[1] - ints[0]), 0, ints[1] - ints[0], ints[6])
     cols = nearest(tf.range(ints[3] - ints[2]), 0, ints[3] - ints[2], ints[7])
-    return _pad(tf.gather(tf.gather(window, rows, axis=0), cols, axis=1), ints, crop, ignore_index)
+    return tf.gather(tf.gather(window, rows, axis=0), cols, axis=1)
 
 
-def place(window, ints, crop, fill):
-    """A pure cut (the window is the image part of the crop, scale 1): padded to the crop."""
-    return _pad(window, ints, crop, fill)
-
-
-def _pad(x, ints, crop, fill):
+def pad(x, ints, crop, fill):
+    """The crop's image part x [hi_y - lo_y, hi_x - lo_x, C] placed at (lo_y, lo_x) in the
+    crop [cH, cW, C]; `fill` around it (image and weight 0, mask ignore_index)."""
     ch, cw = int(crop[0]), int(crop[1])
     x = tf.pad(x, [[ints[0], ch - ints[1]], [ints[2], cw - ints[3]], [0, 0]],
                constant_values=tf.cast(fill, x.dtype))
@@ -177,12 +173,13 @@ def flip(x, ints):
 
 
 def jitter_to_uint8(x, floats):
-    """Colour jitter of x float32 [H, W, C] as one affine map per pixel, rounded to uint8.
+    """Colour jitter of the crop's image part x float32 [h, w, C], rounded to uint8.
 
     The three steps of fluxseg.data.augment.color_jitter (x*b; contrast about
-    the channel means m; blend with the grey g) compose into
+    the channel means m of the image part; blend with the grey g) compose into
       s c b x + (1 - s) c b g(x) + (1 - c) b (s m + (1 - s) g(m)),
-    one matrix product instead of six passes. Saturation touches RGB only.
+    one matrix product instead of six passes. Saturation touches RGB only;
+    padding stays 0.
     """
     b, c, s = floats[0], floats[1], floats[2]
     m = tf.reduce_mean(x, axis=[0, 1])
