@@ -260,7 +260,7 @@ def train_iterator(data_cfg, *, global_batch_size: int, seed: int, start_step: i
         # The U-Net weight map depends on the stored mask only: computed once, cached.
         cached = recipe.with_weights(records, reader, data_cfg).cache()
     aug_seed = _mix(seed, pi, 1)
-    elements = _elements(data_cfg, reader, aug_seed, b)
+    elements = _elements(data_cfg, reader, aug_seed)
 
     def epoch_batches(epoch: int, skip: int) -> tf.data.Dataset:
         epoch_seed = _mix(seed, pi, 0, epoch)
@@ -281,7 +281,7 @@ def train_iterator(data_cfg, *, global_batch_size: int, seed: int, start_step: i
     return generate()
 
 
-def _elements(data_cfg, reader, aug_seed: int, b: int):
+def _elements(data_cfg, reader, aug_seed: int):
     """(position, record) dataset -> training elements: the short path of
     fluxseg.data.train_crop, or the U-Net recipe (mirrored context, elastic
     deformation) of fluxseg.data.recipe, each element seeded by its position."""
@@ -292,8 +292,8 @@ def _elements(data_cfg, reader, aug_seed: int, b: int):
         if mode == "device" and config_lib.crop_kind(data_cfg, reader.task.dense) == "resample":
             largest = decode.largest(reader.builder, data_cfg.train_split, data_cfg.image_key)
             bucket = train_crop.bucket(data_cfg, largest)
-        stages = train_crop.Stages(data_cfg, reader, mode, bucket, aug_seed, b)
-        return lambda ds: stages.apply(ds, npc)
+        element = train_crop.Element(data_cfg, reader, mode, bucket, aug_seed)
+        return lambda ds: element.apply(ds, npc)
 
     def example(position, ex):
         image, mask, label = reader.decode(ex)

@@ -1,19 +1,17 @@
-"""Training batches the short way: read sizes, draw per batch, decode the windows, finish or ship.
+"""Training elements the short way: read the size, draw, decode the window, finish or ship.
 
 Serves every training recipe without mirrored context or elastic
 deformation (those stay in fluxseg.data.recipe): scale + crop + flip,
-random-resized-crop, colour jitter, the border weight map. Three tf.data
-stages (`Stages.apply`):
+random-resized-crop, colour jitter, the border weight map. One tf.data map
+per element (`Element.apply`, parallel over the host's cores):
 
-  1. per element: the image's size, from its header (no pixels decoded);
-  2. per batch: every element's draw at once (fluxseg.data.window), from the
-     batch's seed (seed, step): a few dozen ops a batch, not an element
-     (when every image is the crop, only flips and jitter are drawn: then
-     per element, row j of the same draw, which saves the batching);
-  3. per element: the window its crop covers, decoded alone
-     (fluxseg.data.decode), the mask decoded whole (PNG) and cut to the same
-     window, the weight map too; then
-     data.augment_on='host': the crop finished (resize, flip, jitter):
+  1. the image's size, from its header (no pixels decoded);
+  2. its draw (fluxseg.data.window) from the stateless seed (seed,
+     position), position = step * batch + index;
+  3. the window its crop covers, decoded alone (fluxseg.data.decode), the
+     mask decoded whole (PNG) and cut to the same window, the weight map
+     too; then
+     data.augment_on='host': the crop finished (resize, jitter, pad, flip):
        uint8 image [cH, cW, C], int32 mask, float32 weight;
      data.augment_on='device': for scale + crop, the window padded into a
        fixed bucket [bH, bW] (uint8 image, uint8 mask padded with
@@ -49,14 +47,14 @@ def bucket(cfg, largest) -> tuple[int, int]:
     return tuple(out)
 
 
-class Stages:
-    """The three stages of the module docstring for one data config and one process."""
+class Element:
+    """The steps of the module docstring for one data config and one process."""
 
-    def __init__(self, cfg, reader, mode: str, bucket_size, aug_seed: int, batch: int):
+    def __init__(self, cfg, reader, mode: str, bucket_size, aug_seed: int):
         if mode not in config_lib.AUGMENT_ON:
             raise ValueError(f"data.augment_on={mode!r}; expected one of {config_lib.AUGMENT_ON}")
         self.cfg, self.reader, self.mode, self.bucket = cfg, reader, mode, bucket_size
-        self.aug_seed, self.batch = int(aug_seed), int(batch)
+        self.aug_seed = int(aug_seed)
         self.dense = reader.task.dense
         self.kind = config_lib.crop_kind(cfg, self.dense)
         self.crop = config_lib.crop_size(cfg)
@@ -70,43 +68,32 @@ class Stages:
         self.whole = self.kind == "cut" and tuple(self.feature.shape[:2]) == self.crop
 
     def apply(self, ds, num_parallel_calls: int):
-        """(position, record) elements, a batch's positions in a row -> finished elements."""
-        if self.whole:  # flips and jitter only: cheaper drawn per element (row j of the same draw)
-            return ds.map(lambda position, ex: self.finish(self._whole_draw(position, ex)),
-                          num_parallel_calls=num_parallel_calls)
-        ds = ds.map(self.sized, num_parallel_calls=num_parallel_calls)
-        ds = ds.batch(self.batch, drop_remainder=True).map(self.draw).unbatch()
-        return ds.map(self.finish, num_parallel_calls=num_parallel_calls)
+        """(position, record) elements -> finished elements."""
+        return ds.map(lambda position, ex: self.finish({**ex, **self.draw(position, ex)}),
+                      num_parallel_calls=num_parallel_calls)
 
-    def _seed(self, position):
-        """The draw seed of the batch holding `position`: (aug_seed, step)."""
-        return tf.stack([tf.constant(self.aug_seed, tf.int64), position // self.batch])
+    def draw(self, position, ex) -> dict:
+        """{'aug_ints', 'aug_floats'}: the element's draw, from (aug_seed, position) and its size."""
+        seed = tf.stack([tf.constant(self.aug_seed, tf.int64), tf.cast(position, tf.int64)])
+        if self.whole:
+            ints, floats = W.whole(W.uniforms(seed, W.SCALE_CROP_DRAWS), self.crop, self.hflip,
+                                   self.jitter)
+        elif self.kind == "resized":
+            ints, floats = W.resized_crop(W.uniforms(seed, W.RRC_DRAWS), self.size(ex)[None],
+                                          self.crop, self.hflip, self.jitter)
+        else:
+            ints, floats = W.scale_crop(W.uniforms(seed, W.SCALE_CROP_DRAWS), self.size(ex)[None],
+                                        self.crop, self.cfg.scale_range, self.hflip, self.jitter)
+        return {"aug_ints": ints[0], "aug_floats": floats[0]}
 
-    def _whole_draw(self, position, ex):
-        ints, floats = W.whole(self._seed(position), self.batch, self.crop, self.hflip, self.jitter)
-        j = position % self.batch
-        return {**ex, "aug_ints": ints[j], "aug_floats": floats[j]}
-
-    def sized(self, position, ex):
-        """Stage 1: the image's (H, W), read from its header."""
+    def size(self, ex):
+        """int32 [2]: the record's image (H, W), from the header when it is still encoded."""
         parts = self.reader.decoded_parts(ex)
         if parts is not None:
-            hw = tf.shape(parts["image"])[:2]
-        elif self.encoded:
-            hw = decode.header_size(ex[self.cfg.image_key], self.feature)
-        else:
-            hw = tf.shape(ex[self.cfg.image_key])[:2]
-        return position, {**ex, "_hw": hw}
-
-    def draw(self, positions, ex):
-        """Stage 2: the batch's draws, seeded by (aug_seed, step of its first position)."""
-        seed = self._seed(positions[0])
-        if self.kind == "resized":
-            ints, floats = W.resized_crop(seed, ex.pop("_hw"), self.crop, self.hflip, self.jitter)
-        else:
-            ints, floats = W.scale_crop(seed, ex.pop("_hw"), self.crop, self.cfg.scale_range,
-                                        self.hflip, self.jitter)
-        return {**ex, "aug_ints": ints, "aug_floats": floats}
+            return tf.shape(parts["image"])[:2]
+        if self.encoded:
+            return decode.header_size(ex[self.cfg.image_key], self.feature)
+        return tf.shape(ex[self.cfg.image_key])[:2]
 
     def finish(self, ex) -> dict:
         """Stage 3: decode the window; finish the crop (host) or pack it (device)."""

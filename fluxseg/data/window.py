@@ -1,16 +1,16 @@
 """A training crop as a draw and a source window: where it comes from, and cutting it out (tf, host).
 
-The draws of a batch (scale, placement, flip, colour factors, or the
-random-resized-crop box) are a pure function of (seed, step) and the size
-(H, W) of each of its images, which the host reads from the file headers:
-row j of `tf.random.stateless_uniform([b, ...], seed=(seed, step))` is
-example j's. So before decoding anything the host knows which rows and
-columns of each image its crop covers (the window), decodes only those
-(fluxseg.data.decode), and either finishes the crop (data.augment_on='host',
-`resize` here) or ships the window with its draw for
-fluxseg.data.device_augment to finish on the accelerator ('device'). Both
-apply the rule below, so given the same draw they give the same pixels
-(rounding aside) and exactly the same mask.
+An element's draw (scale, placement, flip, colour factors, or the
+random-resized-crop box) is a pure function of its uniforms (from the
+stateless seed (seed, position), position = step * batch + index) and its
+image's size (H, W), which the host reads from the file header. So before
+decoding anything the host knows which rows and columns of the image the
+crop covers (the window), decodes only those (fluxseg.data.decode), and
+either finishes the crop (data.augment_on='host', `resize` here) or ships
+the window with its draw for fluxseg.data.device_augment to finish on the
+accelerator ('device'). Both apply the rule below, so given the same draw
+they give the same pixels (rounding aside) and exactly the same mask. The
+draw functions take n rows of uniforms and n sizes (n = 1 in the pipeline).
 
 The rule, one axis (the other is alike): the crop's pixels [lo, hi) lie on
 the image, the others are padding (image and weight 0, mask ignore_index;
@@ -63,13 +63,19 @@ def _flip(u, hflip: bool):
     return tf.cast(u < 0.5, tf.int32) if hflip else tf.zeros_like(u, tf.int32)
 
 
-def scale_crop(seed, hw, crop, scale_range, hflip: bool, jitter):
-    """(ints [b, 9], floats [b, 3]): scale + crop + flip + jitter draws of a batch.
+SCALE_CROP_DRAWS, RRC_DRAWS = 7, RRC_TRIES * 4 + 4  # uniforms per element
 
-    seed: int64 [2] (the batch's); hw: int32 [b, 2] image sizes.
+
+def uniforms(seed, count: int):
+    """float32 [1, count] uniforms of one element from its stateless seed (int64 [2])."""
+    return tf.random.stateless_uniform([1, count], seed)
+
+
+def scale_crop(u, hw, crop, scale_range, hflip: bool, jitter):
+    """(ints [n, 9], floats [n, 3]): scale + crop + flip + jitter draws.
+
+    u: float32 [n, SCALE_CROP_DRAWS] uniforms; hw: int32 [n, 2] image sizes.
     """
-    b = tf.shape(hw)[0]
-    u = tf.random.stateless_uniform(tf.stack([b, 7]), seed)
     lo_s, hi_s = (float(v) for v in scale_range)
     s = lo_s + (hi_s - lo_s) * u[:, 0]
     hw = tf.cast(hw, tf.int32)
@@ -89,22 +95,22 @@ def scale_crop(seed, hw, crop, scale_range, hflip: bool, jitter):
     return ints, _jitter(u[:, 4:7], jitter)
 
 
-def whole(seed, b: int, crop, hflip: bool, jitter):
+def whole(u, crop, hflip: bool, jitter):
     """The draws when every image is the crop (scale 1, known while tracing): flips and
-    jitter only, the same as scale_crop's for the same seed."""
-    u = tf.random.stateless_uniform([b, 7], seed)
+    jitter only, from the same uniforms as scale_crop's."""
+    n = tf.shape(u)[0]
     ch, cw = int(crop[0]), int(crop[1])
-    fixed = tf.tile(tf.constant([[0, ch, 0, cw, 0, 0, ch, cw]], tf.int32), [b, 1])
+    fixed = tf.tile(tf.constant([[0, ch, 0, cw, 0, 0, ch, cw]], tf.int32), tf.stack([n, 1]))
     ints = tf.concat([fixed, _flip(u[:, 3], hflip)[:, None]], axis=1)
     return ints, _jitter(u[:, 4:7], jitter)
 
 
-def resized_crop(seed, hw, crop, hflip: bool, jitter):
-    """(ints [b, 9], floats [b, 3]): random-resized-crop boxes (torchvision's rule) + flip + jitter."""
-    b = tf.shape(hw)[0]
-    u = tf.random.stateless_uniform(tf.stack([b, RRC_TRIES * 4 + 4]), seed)
-    tries = tf.reshape(u[:, :RRC_TRIES * 4], [b, RRC_TRIES, 4])
-    h, w = (tf.cast(hw[:, i:i + 1], tf.float32) for i in (0, 1))   # [b, 1]
+def resized_crop(u, hw, crop, hflip: bool, jitter):
+    """(ints [n, 9], floats [n, 3]): random-resized-crop boxes (torchvision's rule) + flip +
+    jitter; u: float32 [n, RRC_DRAWS] uniforms, hw: int32 [n, 2]."""
+    n = tf.shape(hw)[0]
+    tries = tf.reshape(u[:, :RRC_TRIES * 4], tf.stack([n, RRC_TRIES, 4]))
+    h, w = (tf.cast(hw[:, i:i + 1], tf.float32) for i in (0, 1))   # [n, 1]
     area = h * w * (RRC_AREA[0] + (RRC_AREA[1] - RRC_AREA[0]) * tries[..., 0])
     lr = (math.log(RRC_RATIO[0]), math.log(RRC_RATIO[1]))
     ratio = tf.exp(lr[0] + (lr[1] - lr[0]) * tries[..., 1])
@@ -119,7 +125,7 @@ def resized_crop(seed, hw, crop, hflip: bool, jitter):
     box = tf.stack([tf.minimum(y, pick(hi - bh)), tf.minimum(x, pick(wi - bw)), pick(bh), pick(bw)], 1)
     box = tf.where(tf.reduce_any(fits, axis=1)[:, None], box, _fallback_box(hw))
     ch, cw = int(crop[0]), int(crop[1])
-    fixed = tf.tile(tf.constant([[0, ch, 0, cw]], tf.int32), tf.stack([b, 1]))
+    fixed = tf.tile(tf.constant([[0, ch, 0, cw]], tf.int32), tf.stack([n, 1]))
     ints = tf.concat([fixed, box, _flip(u[:, -4], hflip)[:, None]], axis=1)
     return ints, _jitter(u[:, -3:], jitter)
 

@@ -156,8 +156,9 @@ def test_scale_crop_draws_follow_the_recipe():
     # 4000 draws on a 1000x1000 image, crop 100x100, scale 0.5-2: the window
     # is the crop over the scale, so (hi - lo) / window estimates the scale.
     hw = tf.fill([4000, 2], 1000)
-    ints, floats = (x.numpy() for x in W.scale_crop(
-        tf.constant([5, 9], tf.int64), hw, (100, 100), (0.5, 2.0), True, (0.2, 0.0, 0.4)))
+    u = tf.random.stateless_uniform([4000, W.SCALE_CROP_DRAWS], tf.constant([5, 9], tf.int64))
+    ints, floats = (x.numpy() for x in W.scale_crop(u, hw, (100, 100), (0.5, 2.0), True,
+                                                    (0.2, 0.0, 0.4)))
     scale = (ints[:, 1] - ints[:, 0]) / ints[:, 6]
     assert 0.49 < scale.min() and scale.max() < 2.02
     assert abs(scale.mean() - 1.25) < 0.02 and abs(np.median(scale) - 1.25) < 0.04  # U(0.5, 2)
@@ -186,7 +187,8 @@ def _torchvision_area(rng, height, width, n):
 
 def test_resized_crop_boxes_follow_torchvision_rule():
     hw = tf.constant([[300, 400]] * 3000 + [[30, 900]] * 10)  # the last: no box fits, fallback
-    ints = W.resized_crop(tf.constant([1, 2], tf.int64), hw, (224, 224), False, (0, 0, 0))[0].numpy()
+    u = tf.random.stateless_uniform([3010, W.RRC_DRAWS], tf.constant([1, 2], tf.int64))
+    ints = W.resized_crop(u, hw, (224, 224), False, (0, 0, 0))[0].numpy()
     y, x, h, w = ints[:3000, 4:8].T
     area, aspect = h * w / (300 * 400), w / h
     expected = _torchvision_area(np.random.default_rng(0), 300, 400, 20000)   # ~0.44: large boxes retried
