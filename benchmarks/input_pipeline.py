@@ -47,7 +47,7 @@ import _input_refs as refs  # noqa: E402
 import _photos  # noqa: E402
 
 # case -> (batch size, n: the extra batches each measurement times)
-CASES = {"rrc": (128, 6), "voc": (32, 8), "isbi": (1, 12), "default": (16, 250)}
+CASES = {"rrc": (128, 6), "voc": (32, 8), "isbi": (1, 30), "default": (16, 250)}
 
 
 def lifecycle(make, batches: int) -> tuple[float, float]:
@@ -222,7 +222,9 @@ def main(argv=None):
     cache = args.cache or _photos.cache_root()
     os.environ.setdefault("FLUXSEG_BENCH_DATA", cache)
     import tensorflow_datasets as tfds
+    from absl import logging as absl_logging
     tfds.disable_progress_bar()
+    absl_logging.set_verbosity(absl_logging.ERROR)  # tfds' per-dataset "custom data configuration"
     rows = []
     print(f"# {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs, "
           f"load {os.getloadavg()[0]:.1f}; fluxseg from {_fluxseg_path()}", flush=True)
