@@ -80,7 +80,9 @@ def marginal(make, batches: int, batch: int) -> dict:
     cpu1, wall1 = lifecycle(make, batches)
     cpu2, wall2 = lifecycle(make, 2 * batches)
     n = batches * batch
-    return {"per_core": n / max(cpu2 - cpu1, 1e-9), "wall": n / max(wall2 - wall1, 1e-9)}
+    # A difference <= 0 is noise larger than the work (a busy machine): no figure, not infinity.
+    rate = lambda d: n / d if d > 0 else float("nan")  # noqa: E731
+    return {"per_core": rate(cpu2 - cpu1), "wall": rate(wall2 - wall1)}
 
 
 def _folder_cfg(kind: str, n: int, data_dir: str):
@@ -156,7 +158,8 @@ def run_case(case: str, rounds: int, cache: str) -> dict:
             runs[name].append(marginal(make, k, batch))
     row = {"case": case, "batch": batch, "images_timed": k * batch, "data": data}
     for name, rs in runs.items():
-        row[name] = {key: round(statistics.median(r[key] for r in rs), 1) for key in rs[0]}
+        row[name] = {key: round(statistics.median([r[key] for r in rs if r[key] == r[key]] or [0]), 1)
+                     for key in rs[0]}
         row[name]["per_core_all"] = [round(r["per_core"], 1) for r in rs]
     ref = row["tf.data"]["per_core"]
     for name in runs:

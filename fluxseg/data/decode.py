@@ -9,7 +9,7 @@ dataset), it is never skipped.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -45,18 +45,27 @@ def can_crop_decode(feature) -> bool:
     return np.dtype(getattr(feature, "np_dtype", np.uint8)) == np.uint8 and feature.shape[-1] in (1, 3)
 
 
-def window(encoded, feature, box):
-    """pixels [h, w, C]: the window box = (row, column, height, width) (int32 [4]) of an
-    encoded image. JPEGs decode only the window; anything else decodes whole, then is cut."""
+def window(encoded, feature, draw: Callable):
+    """(pixels [h, w, C], ints, floats): the window of an encoded image that its draw reads.
+
+    draw(hw) -> (ints, floats) as in fluxseg.data.window (ints[4:8] = the
+    window's row, column, height and width). A JPEG's size comes from its
+    header and only the window is decoded; anything else is decoded whole and
+    cut. One branch per element (each branch draws), nothing else branches.
+    """
     def whole():
         image = feature.decode_example(encoded)
-        return image[box[0]:box[0] + box[2], box[1]:box[1] + box[3]]
+        ints, floats = draw(tf.shape(image)[:2])
+        return image[ints[4]:ints[4] + ints[6], ints[5]:ints[5] + ints[7]], ints, floats
+
+    def jpeg():
+        ints, floats = draw(tf.image.extract_jpeg_shape(encoded)[:2])
+        pixels = tf.image.decode_and_crop_jpeg(encoded, ints[4:8], channels=int(feature.shape[-1]))
+        return pixels, ints, floats
 
     if not can_crop_decode(feature):
         return whole()
-    return tf.cond(tf.io.is_jpeg(encoded),
-                   lambda: tf.image.decode_and_crop_jpeg(encoded, box, channels=int(feature.shape[-1])),
-                   whole)
+    return tf.cond(tf.io.is_jpeg(encoded), jpeg, whole)
 
 
 _LARGEST: dict = {}  # (data_dir, split, key) -> (H, W) or None: scanned once per process

@@ -5,10 +5,10 @@ deformation (those stay in fluxseg.data.recipe): scale + crop + flip,
 random-resized-crop, colour jitter, the border weight map. One tf.data map
 per element (`Element.apply`, parallel over the host's cores):
 
-  1. the image's size, from its header (no pixels decoded);
-  2. its draw (fluxseg.data.window) from the stateless seed (seed,
-     position), position = step * batch + index;
-  3. the window its crop covers, decoded alone (fluxseg.data.decode), the
+  1. the image's size, from its header (no pixels decoded), and its draw
+     (fluxseg.data.window) from the stateless seed (seed, position),
+     position = step * batch + index;
+  2. the window its crop covers, decoded alone (fluxseg.data.decode), the
      mask decoded whole (PNG) and cut to the same window, the weight map
      too; then
      data.augment_on='host': the crop finished (resize, jitter, pad, flip):
@@ -69,36 +69,43 @@ class Element:
 
     def apply(self, ds, num_parallel_calls: int):
         """(position, record) elements -> finished elements."""
-        return ds.map(lambda position, ex: self.finish({**ex, **self.draw(position, ex)}),
-                      num_parallel_calls=num_parallel_calls)
+        return ds.map(self.element, num_parallel_calls=num_parallel_calls)
 
-    def draw(self, position, ex) -> dict:
-        """{'aug_ints', 'aug_floats'}: the element's draw, from (aug_seed, position) and its size."""
+    def drawer(self, position):
+        """hw (int32 [2]) -> (ints [9], floats [3]): the element's draw, from the stateless
+        seed (aug_seed, position) and its image's size."""
         seed = tf.stack([tf.constant(self.aug_seed, tf.int64), tf.cast(position, tf.int64)])
-        if self.whole:
-            ints, floats = W.whole(W.uniforms(seed, W.SCALE_CROP_DRAWS), self.crop, self.hflip,
-                                   self.jitter)
-        elif self.kind == "resized":
-            ints, floats = W.resized_crop(W.uniforms(seed, W.RRC_DRAWS), self.size(ex)[None],
-                                          self.crop, self.hflip, self.jitter)
+
+        def draw(hw):
+            if self.whole:
+                ints, floats = W.whole(W.uniforms(seed, W.SCALE_CROP_DRAWS), self.crop, self.hflip,
+                                       self.jitter)
+            elif self.kind == "resized":
+                ints, floats = W.resized_crop(seed, hw, self.crop, self.hflip, self.jitter)
+            else:
+                ints, floats = W.scale_crop(W.uniforms(seed, W.SCALE_CROP_DRAWS), hw[None], self.crop,
+                                            self.cfg.scale_range, self.hflip, self.jitter)
+            return ints[0], floats[0]
+        return draw
+
+    def element(self, position, ex) -> dict:
+        """Size, draw and window (one branch for JPEGs, one for the rest), then finish."""
+        parts, key = self.reader.decoded_parts(ex), self.cfg.image_key
+        draw = self.drawer(position)
+        if parts is None and self.encoded:
+            if self.whole:
+                pixels = self.feature.decode_example(ex[key])
+                ints, floats = draw(tf.shape(pixels)[:2])
+            else:
+                pixels, ints, floats = decode.window(ex[key], self.feature, draw)
         else:
-            ints, floats = W.scale_crop(W.uniforms(seed, W.SCALE_CROP_DRAWS), self.size(ex)[None],
-                                        self.crop, self.cfg.scale_range, self.hflip, self.jitter)
-        return {"aug_ints": ints[0], "aug_floats": floats[0]}
+            image = parts["image"] if parts is not None else ex[key]
+            ints, floats = draw(tf.shape(image)[:2])
+            pixels = image if self.whole else _cut(image, ints)
+        return self.finish(ex, self.reader.to_channels(pixels), ints, floats)
 
-    def size(self, ex):
-        """int32 [2]: the record's image (H, W), from the header when it is still encoded."""
-        parts = self.reader.decoded_parts(ex)
-        if parts is not None:
-            return tf.shape(parts["image"])[:2]
-        if self.encoded:
-            return decode.header_size(ex[self.cfg.image_key], self.feature)
-        return tf.shape(ex[self.cfg.image_key])[:2]
-
-    def finish(self, ex) -> dict:
-        """Stage 3: decode the window; finish the crop (host) or pack it (device)."""
-        ints, floats = ex["aug_ints"], ex["aug_floats"]
-        pixels = self._window(ex, ints)
+    def finish(self, ex, pixels, ints, floats) -> dict:
+        """The crop finished (host) or packed (device) from the decoded window `pixels`."""
         mask = weight = None
         if self.dense:
             mask, weight = self.reader.mask_and_weight(ex)
@@ -114,16 +121,6 @@ class Element:
         if self.mode == "device":
             out.update(aug_ints=ints, aug_floats=floats)
         return out
-
-    def _window(self, ex, ints):
-        parts, key = self.reader.decoded_parts(ex), self.cfg.image_key
-        if parts is None and self.encoded:
-            pixels = (self.feature.decode_example(ex[key]) if self.whole
-                      else decode.window(ex[key], self.feature, ints[4:8]))
-        else:
-            image = parts["image"] if parts is not None else ex[key]
-            pixels = image if self.whole else _cut(image, ints)
-        return self.reader.to_channels(pixels)
 
     def _crop(self, pixels, mask, weight, ints, floats) -> dict:
         """The crop made here: finished (host mode), or without flip and jitter (device).

@@ -28,17 +28,15 @@ e >= c (c the crop), minus a uniform padding when e < c; [lo, hi) = [-o, e - o)
 within [0, c), and the window is the image rows that span covers,
 [floor((lo + o) n / e), ceil((hi + o) n / e)): the same crop as rescaling the
 whole image and cutting, to within a pixel, without the whole-image resize.
-Random-resized-crop (torchvision's: 10 tries of an area of 8-100% and an
-aspect ratio of 3/4-4/3, else the whole image cut to that ratio): the window
-is the box, [lo, hi) the whole crop.
+Random-resized-crop (the Inception crop: 10 tries of an area of 8-100% and
+an aspect ratio of 3/4-4/3, else the whole image): the window is the box,
+[lo, hi) the whole crop.
 
 The draw of one element, as tensors:
   ints   int32 [9]:    lo_y, hi_y, lo_x, hi_x, r0, c0, win_h, win_w, flip
   floats float32 [3]:  brightness, contrast, saturation factors
 """
 from __future__ import annotations
-
-import math
 
 from fluxseg.data._tf import tf
 
@@ -63,7 +61,7 @@ def _flip(u, hflip: bool):
     return tf.cast(u < 0.5, tf.int32) if hflip else tf.zeros_like(u, tf.int32)
 
 
-SCALE_CROP_DRAWS, RRC_DRAWS = 7, RRC_TRIES * 4 + 4  # uniforms per element
+SCALE_CROP_DRAWS, RRC_DRAWS = 7, 4  # uniforms per element (the box has its own sampler)
 
 
 def uniforms(seed, count: int):
@@ -105,39 +103,18 @@ def whole(u, crop, hflip: bool, jitter):
     return ints, _jitter(u[:, 4:7], jitter)
 
 
-def resized_crop(u, hw, crop, hflip: bool, jitter):
-    """(ints [n, 9], floats [n, 3]): random-resized-crop boxes (torchvision's rule) + flip +
-    jitter; u: float32 [n, RRC_DRAWS] uniforms, hw: int32 [n, 2]."""
-    n = tf.shape(hw)[0]
-    tries = tf.reshape(u[:, :RRC_TRIES * 4], tf.stack([n, RRC_TRIES, 4]))
-    h, w = (tf.cast(hw[:, i:i + 1], tf.float32) for i in (0, 1))   # [n, 1]
-    area = h * w * (RRC_AREA[0] + (RRC_AREA[1] - RRC_AREA[0]) * tries[..., 0])
-    lr = (math.log(RRC_RATIO[0]), math.log(RRC_RATIO[1]))
-    ratio = tf.exp(lr[0] + (lr[1] - lr[0]) * tries[..., 1])
-    bw = tf.cast(tf.round(tf.sqrt(area * ratio)), tf.int32)
-    bh = tf.cast(tf.round(tf.sqrt(area / ratio)), tf.int32)
-    hi, wi = tf.cast(h, tf.int32), tf.cast(w, tf.int32)
-    fits = (bw > 0) & (bh > 0) & (bw <= wi) & (bh <= hi)
-    first = tf.argmax(tf.cast(fits, tf.int32), axis=1, output_type=tf.int32)
-    pick = lambda x: tf.gather(x, first, batch_dims=1)  # noqa: E731
-    y = tf.cast(pick(tries[..., 2]) * tf.cast(pick(hi - bh) + 1, tf.float32), tf.int32)
-    x = tf.cast(pick(tries[..., 3]) * tf.cast(pick(wi - bw) + 1, tf.float32), tf.int32)
-    box = tf.stack([tf.minimum(y, pick(hi - bh)), tf.minimum(x, pick(wi - bw)), pick(bh), pick(bw)], 1)
-    box = tf.where(tf.reduce_any(fits, axis=1)[:, None], box, _fallback_box(hw))
+def resized_crop(seed, hw, crop, hflip: bool, jitter):
+    """(ints [1, 9], floats [1, 3]): a random-resized-crop box (the Inception crop, TF's
+    sampler: area 8-100%, aspect 3/4-4/3, 10 tries, else the whole image) + flip + jitter
+    for one image of size hw (int32 [2]), from its stateless seed."""
+    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
+        tf.concat([tf.cast(hw, tf.int32), [3]], 0), bounding_boxes=tf.zeros([1, 0, 4]),
+        seed=seed, min_object_covered=0.0, aspect_ratio_range=RRC_RATIO, area_range=RRC_AREA,
+        max_attempts=RRC_TRIES, use_image_if_no_bounding_boxes=True)
+    u = uniforms(tf.random.experimental.stateless_fold_in(seed, 1), RRC_DRAWS)
     ch, cw = int(crop[0]), int(crop[1])
-    fixed = tf.tile(tf.constant([[0, ch, 0, cw]], tf.int32), tf.stack([n, 1]))
-    ints = tf.concat([fixed, box, _flip(u[:, -4], hflip)[:, None]], axis=1)
-    return ints, _jitter(u[:, -3:], jitter)
-
-
-def _fallback_box(hw):
-    """The centred box of the whole image cut to an aspect ratio within RRC_RATIO."""
-    h, w = tf.cast(hw[:, 0], tf.float32), tf.cast(hw[:, 1], tf.float32)
-    ratio = w / h
-    bw = tf.where(ratio < RRC_RATIO[0], w, tf.where(ratio > RRC_RATIO[1], h * RRC_RATIO[1], w))
-    bh = tf.where(ratio < RRC_RATIO[0], w / RRC_RATIO[0], h)
-    bh, bw = tf.cast(tf.round(bh), tf.int32), tf.cast(tf.round(bw), tf.int32)
-    return tf.stack([(hw[:, 0] - bh) // 2, (hw[:, 1] - bw) // 2, bh, bw], 1)
+    ints = tf.stack([0, ch, 0, cw, begin[0], begin[1], size[0], size[1], _flip(u[0, 0], hflip)])
+    return ints[None], _jitter(u[:, 1:4], jitter)
 
 
 def _inside(lo, hi, n: int):
@@ -174,8 +151,11 @@ def pad(x, ints, crop, fill):
 
 
 def flip(x, ints):
-    """Mirrors x [H, W, C] left-right when the draw says so."""
-    return tf.cond(ints[8] > 0, lambda: tf.reverse(x, [1]), lambda: x)
+    """Mirrors x [H, W, C] left-right when the draw says so (a gather: no branch to hand
+    to another thread)."""
+    w = tf.shape(x)[1]
+    cols = tf.range(w)
+    return tf.gather(x, tf.where(ints[8] > 0, w - 1 - cols, cols), axis=1)
 
 
 def jitter_to_uint8(x, floats):

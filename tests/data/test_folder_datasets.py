@@ -183,8 +183,8 @@ def test_truncated_and_damaged_jpegs_are_named_never_skipped(tmp_path, monkeypat
     # naming the dataset to prepare again (the folder check above names the file).
     from fluxseg.data import decode, train_crop
     real = decode.window
-    monkeypatch.setattr(train_crop.decode, "window", lambda encoded, feature, box: real(
-        fd.tf.strings.substr(encoded, 0, fd.tf.strings.length(encoded) // 2), feature, box))
+    monkeypatch.setattr(train_crop.decode, "window", lambda encoded, feature, draw: real(
+        fd.tf.strings.substr(encoded, 0, fd.tf.strings.length(encoded) // 2), feature, draw))
     cfg = _seg_cfg(root, tmp_path, scale_range=(0.5, 1.5))
     cfg.validation_fraction = 0.0
     with pytest.raises(ValueError, match=r"fluxseg_segmentation_folder .* could not be decoded.*"
