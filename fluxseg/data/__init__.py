@@ -11,7 +11,9 @@ Public functions (see each docstring for shapes and dtypes):
                  process_index=None, process_count=None) -> Iterator[dict]
       Infinite, exactly resumable host-local training batches:
       image uint8 [b, H, W, C] and mask int32 [b, H, W] or label int32 [b]
-      (+ weight float32 [b, H, W] with data.border_weight_w0 > 0).
+      (+ weight float32 [b, H, W] with data.border_weight_w0 > 0); with
+      data.augment_on='device', uint8 windows (masks uint8) and their draws
+      that fluxseg.data.device_augment finishes in the train step.
   eval_iterator(data_cfg, split, *, global_batch_size, process_index=None,
                 process_count=None) -> Iterator[dict]
       Finite; every example once over all processes, padded last batch,

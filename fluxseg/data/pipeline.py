@@ -12,13 +12,17 @@ process_count rows):
   label  int32 [b]           class id (task='classification')
   valid  bool  [b]           eval only: False on padding rows (mask all
                               ignore_index, label -1)
+With data.augment_on='device' a training batch holds what the device
+finishes instead (fluxseg/data/train_crop.py): uint8 windows padded to a
+bucket (scale + crop) or uint8 crops, uint8 masks, and each row's draw
+(aug_ints int32 [b, 9], aug_floats float32 [b, 3]).
 
 Training stream of process p (n = its examples, S = n // b steps an epoch):
   * epoch e is a permutation of p's shard seeded by (seed, p, e): file order
     and shuffle buffer are both seeded, and the last n - S*b examples of the
     permutation are dropped (a different few each epoch);
-  * the element at stream position t = e*S*b + j is augmented with the
-    stateless seed (hash(seed, p), t);
+  * the element at stream position t = e*S*b + j (step t // b, row j) is
+    augmented with the stateless seed (hash(seed, p), t);
   * step k is positions k*b .. k*b+b-1.
 So resuming at step k builds epoch k // S directly (earlier epochs are never
 replayed) and skips (k % S)*b records before any augmentation: the batches
