@@ -25,7 +25,9 @@ and closes it (closing waits for its threads: all its work is counted and
 no other pipeline runs meanwhile), then does the same with 2n; the
 difference is the cost of n batches in steady state, with what both lives
 share (start-up, the shuffle buffer, prefetched batches thrown away at the
-end) cancelled. Wall img/s (all cores) is printed too. --step MODEL also times MODEL's train
+end) cancelled. Before each life the process must be idle for 0.2 s (the
+previous pipeline's threads wind down on timers). Wall img/s (all cores) is
+printed too. --step MODEL also times MODEL's train
 step on synthetic batches on this machine's JAX device and names the
 bottleneck.
 """
@@ -58,6 +60,7 @@ def lifecycle(make, batches: int) -> tuple[float, float]:
     iterator runs meanwhile. The wall time stops at the last batch.
     """
     gc.collect()
+    _settle()
     cpu0, t0 = time.process_time(), time.perf_counter()
     it = make()
     for _ in range(batches):
@@ -68,6 +71,18 @@ def lifecycle(make, batches: int) -> tuple[float, float]:
     del it
     gc.collect()
     return time.process_time() - cpu0, wall
+
+
+def _settle(window=0.2, limit=3.0) -> None:
+    """Waits (up to `limit` s) until this process has used < 5% of a core for `window` s:
+    threads of the iterator closed before (tf.data's autotuner winds down on a timer) must
+    not charge their last work to the next measurement."""
+    end = time.time() + limit
+    while time.time() < end:
+        cpu = time.process_time()
+        time.sleep(window)
+        if time.process_time() - cpu < 0.05 * window:
+            return
 
 
 def marginal(make, batches: int, batch: int) -> dict:
