@@ -55,7 +55,7 @@ def _restored():
     import ml_collections
 
     from fluxseg import models
-    from fluxseg.models.fast_forms import jit
+    from fluxseg.runtime.backend import jit
     from fluxseg.train.checkpoint import Restored
     from fluxseg.weights import preprocess
 

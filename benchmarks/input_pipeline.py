@@ -78,7 +78,7 @@ def step_rate(case, batch, reps=3):
     import jax
     from fluxseg.train import config as config_lib
     from fluxseg.train import build
-    from fluxseg.models.fast_forms import donate_argnums, jit
+    from fluxseg.runtime.backend import donate_argnums, jit
     from fluxseg.train import step as S
     if case == "voc":
         model, kw, size, classes = "fcn_resnet18", {}, (320, 480), 21

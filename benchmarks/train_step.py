@@ -21,7 +21,7 @@ import json
 import statistics
 import time
 
-from fluxseg import cpu_process
+from fluxseg.runtime import cpu_process
 
 if __name__ == "__main__":
     cpu_process.reexec()  # glibc's malloc settings, as launch.py runs; before JAX loads
@@ -29,7 +29,7 @@ if __name__ == "__main__":
 import jax
 import numpy as np
 
-from fluxseg.models.fast_forms import donate_argnums, jit
+from fluxseg.runtime.backend import donate_argnums, jit
 from fluxseg.train import build, config as config_lib, parallel
 from fluxseg.train import step as S
 

@@ -23,7 +23,7 @@ from matplotlib.patches import Patch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import fluxseg  # noqa: E402
-from fluxseg import infer_draw  # noqa: E402
+from fluxseg.viz import draw as infer_draw  # noqa: E402
 
 WORKDIR = os.environ.get("FLUXSEG_WORKDIR", "runs/default")
 OUT = os.environ.get("FLUXSEG_NOTEBOOK_OUT") or os.path.join(WORKDIR, "notebook")
@@ -84,7 +84,7 @@ plt.close(fig)
 # `fluxseg eval` in Python: every validation image once at its own size.
 
 # %%
-from fluxseg.evaluate import evaluate  # noqa: E402
+from fluxseg.infer.evaluation import evaluate  # noqa: E402
 
 result = evaluate(WORKDIR, out_dir=os.path.join(OUT, "eval"), progress=False)
 head = [k for k in ("pixel_acc", "mean_acc", "mIoU", "fwIoU") if k in result]

@@ -9,6 +9,10 @@
     fluxseg.predict_batch   the same for a list of images of mixed sizes
     fluxseg.evaluate    `evaluate(workdir)`: a run's metrics on a whole split, each
                         image at its own size (what `fluxseg eval` runs)
+    fluxseg.tasks       what an output means and how it is scored
+    fluxseg.infer       prediction, image files, evaluation and reports
+    fluxseg.viz         activations, filters, Grad-CAM, drawings
+    fluxseg.runtime     process and compiler settings
 
 Submodules load on first use, so `import fluxseg` stays cheap and does not
 pull TensorFlow into a process that only needs the models.
@@ -19,10 +23,11 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "restore": ("fluxseg.train.checkpoint", "restore"),
-    "predict": ("fluxseg.infer", "predict"),
-    "predict_batch": ("fluxseg.infer", "predict_batch"),
+    "predict": ("fluxseg.infer.prediction", "predict"),
+    "predict_batch": ("fluxseg.infer.prediction", "predict_batch"),
+    "evaluate": ("fluxseg.infer.evaluation", "evaluate"),
 }
-_SUBMODULES = ("models", "weights", "data", "train", "infer", "evaluate", "summary")
+_SUBMODULES = ("models", "weights", "data", "tasks", "train", "infer", "viz", "runtime")
 
 
 def __getattr__(name):
@@ -34,4 +39,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'fluxseg' has no attribute {name!r}")
 
 
-__all__ = ["predict", "predict_batch", "restore", *_SUBMODULES]
+__all__ = ["evaluate", "predict", "predict_batch", "restore", *_SUBMODULES]

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fluxseg.models.conv import Conv
-from fluxseg.models.fast_forms import fast_forms
+from fluxseg.runtime.backend import fast_forms
 from fluxseg.models.pool import max_pool_slices
 
 Array = jax.Array

@@ -28,7 +28,7 @@ def base_config() -> ml_collections.ConfigDict:
     # Data: fluxseg.data.default_config() fields (name, crop_size, ...).
     c.data = data.default_config()
 
-    # Loss: a fluxseg.train.losses spec, e.g. 'softmax_ce', 'sigmoid_bce', 'softmax_ce+dice'.
+    # Loss: a fluxseg.tasks.losses spec, e.g. 'softmax_ce', 'sigmoid_bce', 'softmax_ce+dice'.
     c.loss = "softmax_ce"
     c.class_weights = config_dict.placeholder(tuple)
     c.ignore_index = config_dict.placeholder(int)

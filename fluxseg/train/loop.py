@@ -24,8 +24,9 @@ import jax
 import ml_collections
 import numpy as np
 
-from fluxseg.models import fast_forms
-from fluxseg.train import build, config as config_lib, metrics as metrics_lib, optim
+from fluxseg.runtime import backend
+from fluxseg.tasks import metrics as metrics_lib
+from fluxseg.train import build, config as config_lib, optim
 from fluxseg.train.checkpoint import Checkpoints, abstract
 from fluxseg.train.parallel import DataParallel, to_host
 from fluxseg.train.preemption import Preemption
@@ -80,9 +81,9 @@ def _isbi_scorer(config, spec, variables):
     """config.isbi_metrics: per-slice pixel and Rand errors (this process's rows)."""
     if not config.isbi_metrics or not spec.task.dense:
         return None
-    from fluxseg.train import isbi_metrics
+    from fluxseg.tasks import isbi as isbi_metrics
     acc = isbi_metrics.Accumulator(int(spec.task.ignore_index))
-    predict = fast_forms.jit(functools.partial(predict_step, spec=spec))
+    predict = backend.jit(functools.partial(predict_step, spec=spec))
     host_vars = to_host(variables)
 
     def add(batch):
@@ -106,7 +107,7 @@ class _Pictures:
         self.class_names = info.class_names
         # Eval-mode apply: BatchNorm reads its running statistics and never
         # reduces over the data-parallel axis, so the run's spec serves as is.
-        self.predict = fast_forms.jit(functools.partial(predict_step, spec=spec))
+        self.predict = backend.jit(functools.partial(predict_step, spec=spec))
 
     def for_variables(self, variables) -> Optional[Callable]:
         if not self.enabled:

@@ -25,7 +25,7 @@ from jax import lax
 
 from fluxseg import tasks
 from fluxseg.models import layers
-from fluxseg.train import losses
+from fluxseg.tasks import losses
 
 
 @flax.struct.dataclass

@@ -24,7 +24,7 @@ import numpy as np
 import optax
 from flax import traverse_util
 
-from fluxseg.models import fast_forms
+from fluxseg.runtime import backend
 from fluxseg.viz import transforms
 from fluxseg.viz._cache import cached
 
@@ -103,7 +103,7 @@ def ascent_gradient(model, variables, layer: str, images, filters, preprocess: O
     """
     images = jnp.asarray(images, jnp.float32)
     filters = _check(model, variables, layer, images.shape[1], filters)
-    fn = cached(model, ("ascent_gradient", layer, preprocess), lambda: fast_forms.jit(lambda v, x, f: _normalized_grad(_acts_fn(model, layer, preprocess), v, x, f)))
+    fn = cached(model, ("ascent_gradient", layer, preprocess), lambda: backend.jit(lambda v, x, f: _normalized_grad(_acts_fn(model, layer, preprocess), v, x, f)))
     return fn(variables, images, jnp.asarray(filters))
 
 
@@ -124,7 +124,7 @@ def _dlwp_loop(model, layer, preprocess, steps, step_size, size):
         x, losses = jax.lax.scan(step, dlwp_start(seed, filters, size), None, length=steps)
         return x, losses.T
 
-    return fast_forms.jit(run)
+    return backend.jit(run)
 
 
 def _regularized_loop(model, layer, preprocess, steps, step_size, size):
@@ -151,7 +151,7 @@ def _regularized_loop(model, layer, preprocess, steps, step_size, size):
         (spec, _), losses = jax.lax.scan(step, (spec, opt.init(spec)), jnp.arange(steps))
         return transforms.spectrum_to_image(spec, size, size), losses.T
 
-    return fast_forms.jit(run)
+    return backend.jit(run)
 
 
 def filter_patterns(model, variables, layer: str, filters: Sequence[int], *, size: int = 150, steps: int = 40,

@@ -24,7 +24,7 @@ import numpy as np
 from flax import traverse_util
 
 from fluxseg import models
-from fluxseg.models import fast_forms
+from fluxseg.runtime import backend
 from fluxseg.viz._cache import cached
 
 Target = Union[None, int, Sequence[int], Callable]
@@ -121,7 +121,7 @@ def gradcam(model, variables, x, layer: str, targets: Target = None, *, relu: bo
     shapes = cached(model, ("gradcam_shapes", layer, tuple(x.shape), str(x.dtype)), lambda: _check_layer(model, variables, x, layer))
     out, acts = shapes
     key, score, ids = _score_fn(targets, out.shape, x.shape[0])
-    raw = cached(model, ("gradcam", layer, key), lambda: fast_forms.jit(_raw_fn(model, layer, score)))
+    raw = cached(model, ("gradcam", layer, key), lambda: backend.jit(_raw_fn(model, layer, score)))
     cam, scores, flows = raw(variables, x, ids, _perturbation(layer, acts))
     if not isinstance(flows, jax.core.Tracer) and not bool(np.all(np.asarray(flows))):
         warnings.warn(

@@ -8,7 +8,7 @@ from typing import Callable, Optional
 import jax
 import numpy as np
 
-from fluxseg.models import fast_forms
+from fluxseg.runtime import backend
 
 # The layer Grad-CAM looks at by default: the last convolutional feature map
 # before the classifier (Selvaraju et al. 2017 §3; DLwP uses block5_conv3).
@@ -59,7 +59,7 @@ def load(name: Optional[str], weights: Optional[str], workdir: Optional[str], se
     hw = spec.input_shape[:2]
     if weights in (None, "random"):
         model = models.create(name)
-        variables = fast_forms.jit(lambda x: model.init(jax.random.key(seed), x, train=False))(np.zeros((1, *spec.input_shape), np.float32))
+        variables = backend.jit(lambda x: model.init(jax.random.key(seed), x, train=False))(np.zeros((1, *spec.input_shape), np.float32))
         pre = prep.get(RANDOM_PREPROCESS.get(name, "torch"))
         return Loaded(model, variables, pre, name, hw, spec.task, "random weights")
     from fluxseg import weights as W

@@ -16,7 +16,7 @@ import sys
 import jax
 import numpy as np
 
-from fluxseg.models.fast_forms import jit
+from fluxseg.runtime.backend import jit
 from fluxseg.train import build, config as config_lib, parallel, step as S
 
 assert jax.device_count() == 8, jax.devices()
@@ -41,7 +41,7 @@ def run(spec, init, step_fn, put):
 
 
 spec1 = build.step_spec(cfg)
-# Compiled as DataParallel compiles its steps (fast_forms.jit: the backend's options), so the
+# Compiled as DataParallel compiles its steps (backend.jit: the backend's options), so the
 # three runs differ only in how the batch is split.
 ref, ref_loss = run(spec1, lambda f, r: jit(f)(r),
                     jit(functools.partial(S.train_step, spec=spec1)), lambda b: b)

@@ -18,8 +18,8 @@ import pytest
 from PIL import Image
 
 import fluxseg
-from fluxseg import infer_cli
-from fluxseg.evaluate import evaluate
+from fluxseg.cli import eval as eval_cli, predict as predict_cli
+from fluxseg.infer.evaluation import evaluate
 
 K = 6  # fluxseg_shapes classes
 
@@ -55,7 +55,7 @@ def _model_masks(r, images):
 def test_eval_cli_equals_hand_metrics_on_the_split(tiny_run, small_shapes_dir, capsys):
     import tensorflow_datasets as tfds
     out_dir = os.path.join(tiny_run, "report")
-    assert infer_cli.eval_main(["--workdir", tiny_run, "--out", out_dir, "--no-progress"]) == 0
+    assert eval_cli.main(["--workdir", tiny_run, "--out", out_dir, "--no-progress"]) == 0
     printed = capsys.readouterr().out
     with open(os.path.join(out_dir, "metrics.json")) as f:
         got = json.load(f)
@@ -138,7 +138,7 @@ def test_predict_cli_writes_masks_overlays_probs_and_reports_bad_files(tiny_run,
     rgba = rng.randint(0, 256, (10, 12, 4)).astype(np.uint8)
     Image.fromarray(rgba).save(src / "clear.png")
     out = tmp_path / "out"
-    rc = infer_cli.predict_main([str(src / "odd.png"), str(src / "more"), str(src / "g*.jpg"),
+    rc = predict_cli.main([str(src / "odd.png"), str(src / "more"), str(src / "g*.jpg"),
                                  str(src / "notes.png"), str(src / "clear.png"), str(src / "none*.png"),
                                  "--workdir", tiny_run, "--out", str(out), "--probs"])
     err = capsys.readouterr().err

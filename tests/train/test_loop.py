@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from _helpers import CACHE_ENV, REPO
-from fluxseg.models import fast_forms
+from fluxseg.runtime import backend
 from fluxseg.train import checkpoint, loop
 
 
@@ -36,7 +36,7 @@ def test_resume_continues_exactly(tiny, tmp_path, monkeypatch, donate):
     # buffers (GPU/TPU do; this CPU does not unless told, both are run): the
     # straight run's step-5 checkpoint is followed by 3 more steps, the
     # interrupted run's is its last act; they must be equal.
-    monkeypatch.setattr(fast_forms, "donate_argnums", lambda *argnums: argnums if donate else ())
+    monkeypatch.setattr(backend, "donate_argnums", lambda *argnums: argnums if donate else ())
     cfg = dict(num_train_steps=8, checkpoint_every_steps=5, async_checkpoints=True)
     result = loop.train_and_evaluate(tiny(**cfg), straight)
     first = loop.train_and_evaluate(tiny(max_steps_per_run=5, **cfg), resumed)

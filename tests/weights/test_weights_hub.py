@@ -10,7 +10,8 @@ import shutil
 import numpy as np
 import pytest
 
-from fluxseg.weights import cli, hub, load, preprocess, registry, tree
+from fluxseg.cli import weights as cli
+from fluxseg.weights import hub, load, preprocess, registry, tree
 from fluxseg.weights.registry import WeightFile
 
 

@@ -1,0 +1,131 @@
+"""`fluxseg predict`: a trained run on image files.
+
+    fluxseg predict --workdir DIR IMAGES... [--out OUTDIR] [--probs] [--tta flip]
+
+IMAGES may be files, directories (their image files, sorted) or globs
+('val/*.jpg', quoted so the shell leaves it alone). A bad file is reported on
+stderr and skipped; the exit status is 1 if any was.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import sys
+
+from fluxseg.cli._args import add_run_options
+
+
+def expand(items: list[str]) -> tuple[list[str], list[str]]:
+    """(image paths, error messages) from files, directories and globs."""
+    from fluxseg.infer.io import IMAGE_SUFFIXES
+
+    paths, errors = [], []
+    for item in items:
+        if os.path.isdir(item):
+            found = sorted(os.path.join(item, f) for f in os.listdir(item)
+                           if f.lower().endswith(IMAGE_SUFFIXES))
+            if not found:
+                errors.append(f"{item}: directory holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+            paths += found
+        elif glob.has_magic(item):
+            found = sorted(glob.glob(item))
+            if not found:
+                errors.append(f"{item}: no file matches this pattern")
+            paths += found
+        else:
+            paths.append(item)
+    return paths, errors
+
+
+def _classes(config):
+    """(class names, colormap) of the run's dataset; numbered names if it is not at hand."""
+    try:
+        from fluxseg import data
+        info = data.info(config.data)
+        return tuple(info.class_names), info.colormap
+    except Exception as e:  # noqa: BLE001  drawing needs no dataset; say why names are missing
+        print(f"fluxseg predict: note: class names unavailable ({e}); numbering classes",
+              file=sys.stderr)
+        return tuple(str(i) for i in range(max(int(config.num_classes), 2))), None
+
+
+def _unique_stem(path: str, used: set) -> str:
+    stem = os.path.splitext(os.path.basename(path))[0]
+    name, k = stem, 1
+    while name in used:
+        k += 1
+        name = f"{stem}_{k}"
+    used.add(name)
+    return name
+
+
+def main(argv: list[str]) -> int:
+    """Writes a colour mask, an overlay with a class legend and optionally probabilities per image."""
+    p = argparse.ArgumentParser(prog="fluxseg predict", description=main.__doc__)
+    p.add_argument("images", nargs="+", help="image files, directories or quoted globs")
+    add_run_options(p)
+    p.add_argument("--out", default=None, help="output directory (default <workdir>/predictions)")
+    p.add_argument("--probs", action="store_true", help="also save float32 probabilities [H,W,K] as .npy")
+    p.add_argument("--alpha", type=float, default=0.5, help="mask weight in the overlay")
+    args = p.parse_args(argv)
+
+    import numpy as np
+    from PIL import Image
+
+    import fluxseg
+    from fluxseg import infer
+    from fluxseg.viz import draw
+    from fluxseg.infer.io import BadImageError, read_image
+
+    paths, failures = expand(args.images)
+    for msg in failures:
+        print(f"fluxseg predict: error: {msg}", file=sys.stderr)
+    restored = fluxseg.restore(args.workdir, args.step)
+    out = args.out or os.path.join(args.workdir, "predictions")
+    os.makedirs(out, exist_ok=True)
+    names, colormap = _classes(restored.config)
+    channels = infer.input_channels(restored)
+    from fluxseg import tasks
+
+    segmentation = tasks.kind(restored.config.task).dense
+    used, labels, done = set(), {}, 0
+    for path in paths:
+        try:
+            image = read_image(path, channels)
+            probs = fluxseg.predict(restored, image, probs=True, tta=args.tta, scales=args.scales,
+                                    name=path)
+        except BadImageError as e:
+            print(f"fluxseg predict: error: {e}", file=sys.stderr)
+            failures.append(path)
+            continue
+        stem, done = _unique_stem(path, used), done + 1
+        if not segmentation:
+            order = np.argsort(-probs)[:5]
+            top = [(names[k] if k < len(names) else str(k), float(probs[k])) for k in order]
+            labels[path] = top
+            print(f"{path}: {top[0][0]} ({top[0][1]:.3f}); top-5 " +
+                  ", ".join(f"{n} {q:.3f}" for n, q in top))
+            continue
+        mask = (probs[..., 0] > 0.5).astype(np.uint8) if probs.shape[-1] == 1 else \
+            np.argmax(probs, -1).astype(np.uint8)
+        pal = Image.fromarray(mask, mode="P")
+        cmap = colormap if colormap is not None else draw.default_colormap(256)
+        pal.putpalette(np.asarray(cmap, np.uint8)[:256].reshape(-1).tolist())
+        pal.save(os.path.join(out, f"{stem}_mask.png"))
+        legend = draw.legend_entries([mask], names, colormap)
+        view = draw.panel_grid([[draw.overlay(image, mask, colormap, alpha=args.alpha)]],
+                                     [os.path.basename(path)], legend, min_height=0)
+        Image.fromarray(view).save(os.path.join(out, f"{stem}_overlay.png"))
+        if args.probs:
+            np.save(os.path.join(out, f"{stem}_probs.npy"), probs.astype(np.float32))
+        print(f"{path}: {mask.shape[0]}x{mask.shape[1]} -> {os.path.join(out, stem)}_mask.png, _overlay.png"
+              + (", _probs.npy" if args.probs else ""))
+    if labels:
+        with open(os.path.join(out, "classes.json"), "w") as f:
+            json.dump(labels, f, indent=1)
+    if failures:
+        print(f"fluxseg predict: {len(failures)} input(s) failed, {done} predicted", file=sys.stderr)
+        return 1
+    return 0
