@@ -110,7 +110,7 @@ def cmd_filters(args, loaded) -> int:
     _save(figures.titled(grid, f"{loaded.name} {args.layer}, filters 0-{args.filters - 1}, {args.method} ({loaded.note})"),
           args.out, f"filters_{args.layer.replace('/', '_')}_{args.method}.png")
     if pats.dead.any():
-        print(f"{int(pats.dead.sum())} filter(s) never activated (crossed out): {np.flatnonzero(pats.dead).tolist()}")
+        print(f"{int(pats.dead.sum())} filter(s) never activated or got no gradient (crossed out): {np.flatnonzero(pats.dead).tolist()}")
     return 0
 
 
