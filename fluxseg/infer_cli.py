@@ -44,11 +44,12 @@ def eval_main(argv: list[str]) -> int:
     args = p.parse_args(argv)
 
     from fluxseg.evaluate import evaluate, markdown
+    from fluxseg.train.checkpoint import DamagedCheckpointError
 
     try:
         result = evaluate(args.workdir, args.split, step=args.step, tta=args.tta, scales=args.scales,
                           data_dir=args.data_dir, out_dir=args.out, progress=not args.no_progress)
-    except (FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, ValueError, DamagedCheckpointError) as e:
         print(f"fluxseg eval: error: {e}", file=sys.stderr)
         return 2
     print(markdown(result, result["class_names"]))
@@ -119,11 +120,16 @@ def predict_main(argv: list[str]) -> int:
     import fluxseg
     from fluxseg import infer, infer_draw
     from fluxseg.infer_io import BadImageError, read_image
+    from fluxseg.train.checkpoint import DamagedCheckpointError
 
     paths, failures = expand(args.images)
     for msg in failures:
         print(f"fluxseg predict: error: {msg}", file=sys.stderr)
-    restored = fluxseg.restore(args.workdir, args.step)
+    try:
+        restored = fluxseg.restore(args.workdir, args.step)
+    except (FileNotFoundError, ValueError, DamagedCheckpointError) as e:
+        print(f"fluxseg predict: error: {e}", file=sys.stderr)
+        return 2
     out = args.out or os.path.join(args.workdir, "predictions")
     os.makedirs(out, exist_ok=True)
     names, colormap = _classes(restored.config)

@@ -162,6 +162,7 @@ COMMANDS = {"activations": cmd_activations, "filters": cmd_filters, "gradcam": c
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    from fluxseg.train.checkpoint import DamagedCheckpointError
     from fluxseg.viz.loading import load
 
     try:
@@ -169,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         needs_model = args.command != "pooling" or args.images
         loaded = load(args.model, args.weights, args.workdir) if needs_model else None
         return COMMANDS[args.command](args, loaded)
-    except (ValueError, KeyError, FileNotFoundError, TypeError) as e:
+    except (ValueError, KeyError, FileNotFoundError, TypeError, DamagedCheckpointError) as e:
         print(f"fluxseg viz {args.command}: error: {e}", file=sys.stderr)
         return 2
 
