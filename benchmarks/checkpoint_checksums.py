@@ -6,7 +6,7 @@ Saves a TrainState of --model (ImageNet head, SGD momentum: the parameters
 and one trace of the same size, random values so that nothing compresses
 away) with fluxseg's Checkpoints, asynchronously as the trainer saves,
 alternating a manager that writes the checksum list (fluxseg's own) with one
-that does not. Per save: how long save() holds the training thread, and how
+that does not (A B, B A, ...). Per save: how long save() holds the training thread, and how
 long until the step is committed (wait_until_finished). Then, on a committed
 step: checksums.write alone (the list, taken on Orbax's finalising thread)
 and checksums.problems (what every restore and resume adds before reading).
@@ -65,7 +65,8 @@ def main():
     managers = {"with list": Checkpoints(os.path.join(root, "with"), keep_last=2, keep_best=0),
                 "without": _WithoutList(os.path.join(root, "without"), keep_last=2, keep_best=0)}
     for step in range(1, args.reps + 2):
-        for kind, ckpt in managers.items():
+        order = list(managers.items())
+        for kind, ckpt in (order if step % 2 else order[::-1]):  # A B, B A, ...: no order effect
             t0 = time.perf_counter()
             ckpt.save(state, {"step": step})
             t1 = time.perf_counter()
@@ -94,6 +95,8 @@ def main():
     for kind, t in times.items():
         print(f"{kind:22}{ms(t['save']):>10}{ms(t['commit']):>10}")
     print(f"checksums.write  {ms(write)} ms  ({mb / statistics.median(write):.0f} MiB/s)")
+    for kind, t in times.items():
+        print(f"{kind}: save() ms " + " ".join(f"{1000 * v:.0f}" for v in t["save"]))
     print(f"checksums.problems {ms(check)} ms")
 
 
