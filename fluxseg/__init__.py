@@ -4,7 +4,8 @@
     fluxseg.weights     converted ImageNet weights (Keras HDF5, torchvision)
     fluxseg.data        tfds builders and the input pipeline
     fluxseg.train       train steps, losses, metrics, optimisers, checkpoints
-    fluxseg.restore     a trained run from its workdir, for notebooks
+    fluxseg.restore     a trained run from its workdir, for notebooks (a damaged
+                        checkpoint raises fluxseg.DamagedCheckpointError, an OSError)
     fluxseg.predict     a class-id mask (or probabilities) for an image of any size
     fluxseg.predict_batch   the same for a list of images of mixed sizes
     fluxseg.evaluate    `evaluate(workdir)`: a run's metrics on a whole split, each
@@ -23,6 +24,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "restore": ("fluxseg.train.checkpoint", "restore"),
+    "DamagedCheckpointError": ("fluxseg.train.checkpoint", "DamagedCheckpointError"),
     "predict": ("fluxseg.infer.prediction", "predict"),
     "predict_batch": ("fluxseg.infer.prediction", "predict_batch"),
     "evaluate": ("fluxseg.infer.evaluation", "evaluate"),

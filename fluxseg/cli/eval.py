@@ -23,11 +23,12 @@ def main(argv: list[str]) -> int:
 
     from fluxseg.infer.evaluation import evaluate
     from fluxseg.infer.report import markdown
+    from fluxseg.train.checkpoint import DamagedCheckpointError
 
     try:
         result = evaluate(args.workdir, args.split, step=args.step, tta=args.tta, scales=args.scales,
                           data_dir=args.data_dir, out_dir=args.out, progress=not args.no_progress)
-    except (FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, ValueError, DamagedCheckpointError) as e:
         print(f"fluxseg eval: error: {e}", file=sys.stderr)
         return 2
     print(markdown(result, result["class_names"]))

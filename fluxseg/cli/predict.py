@@ -78,11 +78,16 @@ def main(argv: list[str]) -> int:
     from fluxseg import infer
     from fluxseg.viz import draw
     from fluxseg.infer.io import BadImageError, read_image
+    from fluxseg.train.checkpoint import DamagedCheckpointError
 
     paths, failures = expand(args.images)
     for msg in failures:
         print(f"fluxseg predict: error: {msg}", file=sys.stderr)
-    restored = fluxseg.restore(args.workdir, args.step)
+    try:
+        restored = fluxseg.restore(args.workdir, args.step)
+    except (FileNotFoundError, ValueError, DamagedCheckpointError) as e:
+        print(f"fluxseg predict: error: {e}", file=sys.stderr)
+        return 2
     out = args.out or os.path.join(args.workdir, "predictions")
     os.makedirs(out, exist_ok=True)
     names, colormap = _classes(restored.config)

@@ -50,6 +50,7 @@ def _launch(argv):
     import jax
     from fluxseg.runtime import compile_cache
     from fluxseg.train import loop
+    from fluxseg.train.checkpoint import CheckpointMismatchError, DamagedCheckpointError
 
     compile_cache.enable()  # a second run of the same config skips compiling
 
@@ -67,7 +68,7 @@ def _launch(argv):
             result = loop.evaluate(config if flags.FLAGS["config"].present else None, workdir)
         else:
             result = loop.train_and_evaluate(config, workdir)
-    except loop.NonFiniteLossError as e:
+    except (loop.NonFiniteLossError, DamagedCheckpointError, CheckpointMismatchError) as e:
         print(f"fluxseg: stopped: {e}", file=sys.stderr)
         return 1
     if jax.process_index() == 0:

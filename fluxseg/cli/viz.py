@@ -110,7 +110,7 @@ def cmd_filters(args, loaded) -> int:
     _save(figures.titled(grid, f"{loaded.name} {args.layer}, filters 0-{args.filters - 1}, {args.method} ({loaded.note})"),
           args.out, f"filters_{args.layer.replace('/', '_')}_{args.method}.png")
     if pats.dead.any():
-        print(f"{int(pats.dead.sum())} filter(s) never activated (crossed out): {np.flatnonzero(pats.dead).tolist()}")
+        print(f"{int(pats.dead.sum())} filter(s) never activated or got no gradient (crossed out): {np.flatnonzero(pats.dead).tolist()}")
     return 0
 
 
@@ -162,6 +162,7 @@ COMMANDS = {"activations": cmd_activations, "filters": cmd_filters, "gradcam": c
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
+    from fluxseg.train.checkpoint import DamagedCheckpointError
     from fluxseg.viz.loading import load
 
     try:
@@ -169,7 +170,7 @@ def main(argv: list[str]) -> int:
         needs_model = args.command != "pooling" or args.images
         loaded = load(args.model, args.weights, args.workdir) if needs_model else None
         return COMMANDS[args.command](args, loaded)
-    except (ValueError, KeyError, FileNotFoundError, TypeError) as e:
+    except (ValueError, KeyError, FileNotFoundError, TypeError, DamagedCheckpointError) as e:
         print(f"fluxseg viz {args.command}: error: {e}", file=sys.stderr)
         return 2
 

@@ -76,4 +76,5 @@ def step_spec(config, *, axis_name=None, total_steps=None, with_optimizer=True,
     cw = config.class_weights
     return StepSpec(model=module, tx=tx, task=task(config), loss=config.loss,
                     class_weights=tuple(float(w) for w in cw) if cw is not None else None,
-                    preprocess=preprocess_fn(config), axis_name=axis_name)
+                    preprocess=preprocess_fn(config), axis_name=axis_name,
+                    frozen=frozen_patterns(config, module))

@@ -65,6 +65,10 @@ def base_config() -> ml_collections.ConfigDict:
     c.best_metric = "mIoU"             # a key of the eval metrics
     c.best_mode = "max"
     c.async_checkpoints = True
+    # A newest checkpoint that cannot be read back, on resume: 'fallback' resumes from the
+    # newest intact one and moves the damaged ones to <workdir>/damaged_checkpoints/ (with a
+    # warning; nothing deleted); 'error' stops with the message `restore` gives.
+    c.resume_damaged = "fallback"
     c.num_eval_images = 4              # predictions drawn at each eval
     c.isbi_metrics = False             # eval adds ISBI pixel and Rand errors (segmentation)
 

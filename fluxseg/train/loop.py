@@ -27,7 +27,7 @@ import numpy as np
 from fluxseg.runtime import backend
 from fluxseg.tasks import metrics as metrics_lib
 from fluxseg.train import build, config as config_lib, optim
-from fluxseg.train.checkpoint import Checkpoints, abstract
+from fluxseg.train.checkpoint import INFERENCE_ITEMS, CheckpointMismatchError, Checkpoints, abstract
 from fluxseg.train.parallel import DataParallel, to_host
 from fluxseg.train.preemption import Preemption
 from fluxseg.train.step import StepSpec, TrainState, eval_step, init_state, predict_step, train_step
@@ -159,20 +159,25 @@ def _initialise(config, module, tx, dp, image_shape, ckpt) -> tuple[TrainState, 
     """(state, first step, preprocessing name): the newest checkpoint's, or fresh.
 
     A fresh state gets the pretrained weights the config names, whose
-    preprocessing then becomes the run's; a resumed one keeps its run's.
+    preprocessing then becomes the run's; a resumed one keeps its run's. A
+    damaged newest checkpoint: see ``Checkpoints.resume`` (config.resume_damaged).
     """
     init_fn = functools.partial(init_state, module, tx, image_shape=image_shape,
                                 rng_impl=config.init_rng_impl)
     rng = np.int32(config.seed)
-    start = ckpt.latest_step()
-    if start is not None:
-        saved = ckpt.meta(start)["config"]
-        if saved["model"] != config.model:
-            raise ValueError(f"the workdir holds a {saved['model']} checkpoint but the config "
-                             f"asks for {config.model}; use another --workdir")
-        state = ckpt.restore_state(start, abstract(jax.eval_shape(init_fn, rng), dp.replicated))
+
+    def same_model(meta):
+        saved = meta["config"]["model"]
+        if saved != config.model:
+            raise CheckpointMismatchError(f"the workdir holds a {saved} checkpoint but the config "
+                                          f"asks for {config.model}; use another --workdir")
+
+    found = ckpt.resume(lambda: abstract(jax.eval_shape(init_fn, rng), dp.replicated),
+                        on_damaged=config.resume_damaged, check_meta=same_model)
+    if found is not None:
+        state, start, meta = found
         log.info("resuming from step %d", start)
-        return state, int(start), saved["preprocess"]
+        return state, int(start), meta["config"]["preprocess"]
     state = dp.init(init_fn, rng)
     if config.pretrained is None:
         return state, 0, config.preprocess
@@ -335,21 +340,25 @@ def evaluate(config, workdir: str, step: Optional[int] = None, split: Optional[s
     <workdir>/metrics.jsonl and returns them.
     """
     with contextlib.closing(Checkpoints(workdir, read_only=True, async_save=False)) as ckpt:
+        ckpt.report_unfinished()
         step = step if step is not None else ckpt.latest_step()
         if step is None:
             raise FileNotFoundError(f"no checkpoint in {workdir}/checkpoints to evaluate")
-        meta = ckpt.meta(step)
-        saved = config_lib.saved_config(meta["config"])
-        if config is not None:
-            with saved.ignore_type():
-                saved.data = config.data
-        config = saved
-        info = _data().info(config.data)
-        dp = DataParallel(config.parallel)
-        dp.check_batch_size(int(config.eval_batch_size))
-        spec = build.step_spec(config, axis_name=dp.axis_name, with_optimizer=False)
-        variables = ckpt.restore_model_variables(step, spec.model, tuple(meta["image_shape"]),
-                                                 dp.replicated)
+
+        def load(s):
+            meta = ckpt.meta(s)
+            saved = config_lib.saved_config(meta["config"])
+            if config is not None:
+                with saved.ignore_type():
+                    saved.data = config.data
+            dp = DataParallel(saved.parallel)
+            spec = build.step_spec(saved, axis_name=dp.axis_name, with_optimizer=False)
+            return saved, dp, spec, ckpt.restore_model_variables(s, spec.model, tuple(meta["image_shape"]),
+                                                                 dp.replicated)
+
+        config, dp, spec, variables = ckpt.read(step, INFERENCE_ITEMS, load)
+    info = _data().info(config.data)
+    dp.check_batch_size(int(config.eval_batch_size))
     p_eval = dp.eval_step(functools.partial(eval_step, spec=spec))
     split = split or config.data.eval_split
     scores, _ = run_eval(p_eval, variables, config, dp, spec, info, split=split)

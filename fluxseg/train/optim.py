@@ -3,8 +3,9 @@
 Order of transforms, as in PyTorch: clip the gradient, add coupled weight
 decay (SGD, Adam) or use decoupled decay (AdamW), apply the optimiser with a
 learning-rate schedule. Frozen parameters (by regex over '/'-joined paths) get
-zero updates and no optimiser state. Gradient accumulation wraps everything in
-``optax.MultiSteps``, so the schedule counts optimiser updates, not batches.
+zero updates and no optimiser state. Gradient accumulation wraps the trainable
+branch in ``optax.MultiSteps`` (so frozen parameters get no accumulator either),
+and the schedule counts optimiser updates, not batches.
 """
 from __future__ import annotations
 
@@ -33,6 +34,26 @@ def frozen_mask(params, patterns: Sequence[str]):
     regexes = [re.compile(p) for p in patterns]
     return jax.tree_util.tree_map_with_path(
         lambda path, _: any(r.search(path_str(path)) for r in regexes), params)
+
+
+def partition(params, patterns: Sequence[str]):
+    """(trainable leaves, frozen leaves, merge): ``params`` split by the frozen patterns.
+
+    ``merge(trainable, frozen)`` rebuilds a tree of ``params``' structure from
+    two leaf lists in that order (any tree of the same structure splits the
+    same way: gradients, updates). The split reads only the paths, so it is
+    static under jit.
+    """
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    flags = jax.tree_util.tree_leaves(frozen_mask(params, patterns))
+    trainable = [x for x, f in zip(leaves, flags) if not f]
+    frozen = [x for x, f in zip(leaves, flags) if f]
+
+    def merge(trainable, frozen):
+        t, f = iter(trainable), iter(frozen)
+        return treedef.unflatten([next(f) if is_frozen else next(t) for is_frozen in flags])
+
+    return trainable, frozen, merge
 
 
 def schedule(cfg, total_updates: int) -> optax.Schedule:
@@ -100,14 +121,14 @@ def create(cfg, total_steps: int, frozen_patterns: Sequence[str] = ()) -> tuple[
     else:
         raise ValueError(f"unknown optimizer {name!r}; expected 'sgd', 'adam', 'adamw' or 'rmsprop'")
     tx = optax.chain(*chain)
+    if accum > 1:
+        tx = optax.MultiSteps(tx, every_k_schedule=accum).gradient_transformation()
     if frozen_patterns:
         patterns = tuple(frozen_patterns)
         tx = optax.multi_transform(
             {"train": tx, "frozen": optax.set_to_zero()},
             lambda params: jax.tree_util.tree_map(
                 lambda f: "frozen" if f else "train", frozen_mask(params, patterns)))
-    if accum > 1:
-        tx = optax.MultiSteps(tx, every_k_schedule=accum).gradient_transformation()
     return tx, lr
 
 

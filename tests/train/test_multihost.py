@@ -40,6 +40,10 @@ def test_two_processes_equal_one_process(tmp_path):
     for k in a.files:
         np.testing.assert_allclose(a[k], b[k], atol=1e-5, err_msg=k)
     assert np.abs(a["losses"][1] - a["losses"][0]) > 1e-4  # two different batches
+    # Step 2 unreadable for one process: both fall back to step 1, and step 2 is moved once.
+    assert open(one + ".resume0").read() == "2"
+    assert [open(f"{two}.resume{i}").read() for i in range(2)] == ["1", "1"]
+    assert os.listdir(os.path.join(workdir + "_resume", "damaged_checkpoints")) == ["2"]
 
     # The checkpoint both processes wrote together restores in this 1-device process.
     cfg = ml_collections.ConfigDict(dict(model="resnet18", model_kwargs={"width": 8},

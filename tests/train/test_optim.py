@@ -86,6 +86,30 @@ def test_accumulation_equals_one_step_on_the_mean_gradient():
     np.testing.assert_allclose(w, want, rtol=1e-6)
 
 
+def test_accumulation_keeps_no_accumulator_for_frozen_parameters():
+    tx, _ = optim.create(_cfg(name="adam", accum_steps=2), 10, frozen_patterns=(r"^vgg16/",))
+    params = _params()
+    state = tx.init(params)
+    # Adam's mu and nu plus the accumulated gradient, of the 3 head weights only.
+    assert sum(x.size for x in jax.tree_util.tree_leaves(state) if x.ndim > 0) == 3 * 3
+    grads = jax.tree_util.tree_map(jnp.ones_like, params)
+    for _ in range(2):
+        updates, state = tx.update(grads, state, params)
+        params = optax.apply_updates(params, updates)
+    np.testing.assert_array_equal(params["vgg16"]["block1_conv1"]["kernel"], 1.0)
+    assert float(jnp.abs(params["head"]["kernel"] - 2.0).min()) > 0  # one update after two batches
+
+
+def test_partition_splits_by_path_and_merges_back():
+    params = _params()
+    trainable, frozen, merge = optim.partition(params, (r"^vgg16/",))
+    assert [x.shape for x in trainable] == [(3,)] and sorted(x.shape for x in frozen) == [(2,), (3,)]
+    back = merge(trainable, frozen)
+    assert jax.tree_util.tree_structure(back) == jax.tree_util.tree_structure(params)
+    for a, b in zip(jax.tree_util.tree_leaves(back), jax.tree_util.tree_leaves(params)):
+        assert a is b
+
+
 def test_unknown_names_raise_with_choices():
     with pytest.raises(ValueError, match="sgd"):
         optim.create(_cfg(name="lamb"), 10)
