@@ -251,7 +251,8 @@ def _broadcast_in_dim(g, eqn, ins, env):
 def _reshape(g, eqn, ins, env):
     if eqn.params.get("dimensions") is not None:
         raise UnsupportedPrimitive("reshape with dimensions (a transposing reshape)")
-    return g.node("Reshape", [ins[0], g.shape_tensor(eqn.params["new_sizes"], env)])
+    # allowzero: a 0 in the shape means zero (jax's meaning), not "copy that axis" (ONNX's default)
+    return g.node("Reshape", [ins[0], g.shape_tensor(eqn.params["new_sizes"], env)], allowzero=1)
 
 
 def _slice(g, eqn, ins, env):
@@ -422,7 +423,7 @@ def size_check(g: Graph, dim: str, step: int, offset: int, label: str) -> str:
                         g.node("GreaterOrEqual", [rest, g.const(np.array(step, np.int64))])])
     count = g.unsqueeze(g.node("Cast", [ok], to=_dtype(np.int64)))
     rule = f"{step}*k+{offset}" if offset else f"{step}*k"
-    probe = g.node("Reshape", [g.const(np.zeros(1, np.float32)), count],
+    probe = g.node("Reshape", [g.const(np.zeros(1, np.float32)), count], allowzero=1,
                    name=f"fluxseg_input_{label}_must_be_{rule}_with_k_at_least_1_see_model_json")
     zero = g.node("Cast", [g.node("ReduceSum", [probe], keepdims=0)], to=_dtype(np.int64))
     return g.node("Add", [g.node("Div", [rest, g.const(np.array(step, np.int64))]), zero])
@@ -440,14 +441,25 @@ def convert(closed_jaxpr, input_name: str, input_dtype, input_shape: list, dim_r
     onnx = _onnx()
     g = Graph()
     shape = g.node("Shape", [input_name])
-    env = {}
+    env, checks = {}, []
     for var, (axis, step, offset, label) in dim_rules.items():
         size = g.node("Gather", [shape, g.const(np.array(axis, np.int64))], axis=0)
         if step == 1 and offset == 0:
             env[var] = _Dim(g, size)
         else:
-            env[var] = _Dim(g, size_check(g, size, step, offset, label))
-    outs = _emit(g, closed_jaxpr.jaxpr, closed_jaxpr.consts, [input_name], env)
+            checked = size_check(g, size, step, offset, label)
+            env[var] = _Dim(g, checked)
+            checks.append(checked)
+    images = input_name
+    if checks:
+        # The images pass through a reshape to their own shape plus the checks' zeros, so
+        # every output depends on the checks even where no shape reads the variables.
+        total = checks[0]
+        for c in checks[1:]:  # (Sum takes no integers)
+            total = g.node("Add", [total, c])
+        zero = g.node("Sub", [total, total])
+        images = g.node("Reshape", [input_name, g.node("Add", [shape, zero])], allowzero=1)
+    outs = _emit(g, closed_jaxpr.jaxpr, closed_jaxpr.consts, [images], env)
     final = []
     for name, out in zip(output_names, outs):
         g.nodes.append(onnx.helper.make_node("Identity", [out], [name], name=f"output_{name}"))
