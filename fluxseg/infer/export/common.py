@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Any, Callable, Optional, Union
+from typing import Callable, Optional, Union
 
 import jax
 import jax.numpy as jnp
@@ -264,8 +264,3 @@ def write_metadata(out_dir: str, meta: dict, fmt: str, files: dict) -> str:
     with open(path, "w") as f:
         json.dump({**meta, "format": fmt, "files": files}, f, indent=2)
     return path
-
-
-def read_metadata(out_dir: str) -> dict[str, Any]:
-    with open(os.path.join(out_dir, METADATA)) as f:
-        return json.load(f)
