@@ -10,6 +10,8 @@
     fluxseg.predict_batch   the same for a list of images of mixed sizes
     fluxseg.evaluate    `evaluate(workdir)`: a run's metrics on a whole split, each
                         image at its own size (what `fluxseg eval` runs)
+    fluxseg.export      `export(restored, format, out)`: StableHLO, SavedModel or ONNX that
+                        runs without fluxseg (what `fluxseg export` writes)
     fluxseg.tasks       what an output means and how it is scored
     fluxseg.infer       prediction, image files, evaluation and reports
     fluxseg.viz         activations, filters, Grad-CAM, drawings
@@ -28,6 +30,7 @@ _LAZY = {
     "predict": ("fluxseg.infer.prediction", "predict"),
     "predict_batch": ("fluxseg.infer.prediction", "predict_batch"),
     "evaluate": ("fluxseg.infer.evaluation", "evaluate"),
+    "export": ("fluxseg.infer.export", "export"),
 }
 _SUBMODULES = ("models", "weights", "data", "tasks", "train", "infer", "viz", "runtime")
 
@@ -41,4 +44,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'fluxseg' has no attribute {name!r}")
 
 
-__all__ = ["evaluate", "predict", "predict_batch", "restore", *_SUBMODULES]
+__all__ = ["evaluate", "export", "predict", "predict_batch", "restore", *_SUBMODULES]

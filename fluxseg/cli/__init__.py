@@ -6,6 +6,7 @@
     fluxseg train --config experiments/X.py --workdir DIR [--config.key=value ...]
     fluxseg eval  --workdir DIR [--split S] [--tta flip] [--scales 0.75,1,1.25]
     fluxseg predict --workdir DIR IMAGES... [--out DIR] [--probs] [--tta flip]
+    fluxseg export --workdir DIR --format stablehlo|savedmodel|onnx --out DIR [--batch N] [--size H,W]
     fluxseg viz activations|filters|gradcam|pooling ...
     fluxseg bench [models|profile|train-step|gpu|list] [ARGS...]
 
@@ -27,11 +28,12 @@ COMMANDS = {
     "train": ("train", "train (and evaluate) an experiment config, as launch.py does"),
     "eval": ("eval", "score a trained run on a whole split, every image at its own size"),
     "predict": ("predict", "masks, overlays and probabilities of a trained run for image files"),
+    "export": ("export", "a trained run as StableHLO, a SavedModel or ONNX, proven equal to JAX"),
     "viz": ("viz", "activations, filter patterns, Grad-CAM and pooling figures"),
     "bench": ("bench", "the benchmarks of a source checkout"),
 }
 # Commands whose compiled functions are kept on disk for the next run (`train`: the launcher enables it).
-CACHED = ("eval", "predict", "viz")
+CACHED = ("eval", "predict", "viz", "export")
 
 
 def usage() -> str:

@@ -7,6 +7,8 @@
     fluxseg bench profile ARGS...       benchmarks/profile_step.py (where one step's time goes)
     fluxseg bench train-step ARGS...    benchmarks/train_step.py (the real train step, jit/pmap)
     fluxseg bench gpu [BUDGET_S]        benchmarks/gpu_suite.sh (the GPU figures, one run)
+    fluxseg bench export ARGS...        benchmarks/export_throughput.py (each exported format's
+                                        runtime beside the in-JAX prediction)
     fluxseg bench list                  these, with the script each one runs
 
 Each runs the script in its own process with this Python; `ARGS` go to the
@@ -26,6 +28,7 @@ SCRIPTS = {
     "profile": "profile_step.py",
     "train-step": "train_step.py",
     "gpu": "gpu_suite.sh",
+    "export": "export_throughput.py",
 }
 # The README table: each model at the size its paper and peers use on a CPU.
 README_TABLE = (

@@ -41,14 +41,12 @@ def expand(items: list[str]) -> tuple[list[str], list[str]]:
 
 def _classes(config):
     """(class names, colormap) of the run's dataset; numbered names if it is not at hand."""
-    try:
-        from fluxseg import data
-        info = data.info(config.data)
-        return tuple(info.class_names), info.colormap
-    except Exception as e:  # noqa: BLE001  drawing needs no dataset; say why names are missing
-        print(f"fluxseg predict: note: class names unavailable ({e}); numbering classes",
+    from fluxseg.infer.classes import class_meta
+    names, colormap, missing = class_meta(config)
+    if missing:
+        print(f"fluxseg predict: note: class names unavailable ({missing}); numbering classes",
               file=sys.stderr)
-        return tuple(str(i) for i in range(max(int(config.num_classes), 2))), None
+    return names, colormap
 
 
 def _unique_stem(path: str, used: set) -> str:

@@ -94,6 +94,10 @@ class UNet(nn.Module):
         return output_size(n) if self.padding == "valid" else n
 
     def _check(self, h: int, w: int):
+        if not (isinstance(h, int) and isinstance(w, int)):
+            # Symbolic sides (jax.export shape polymorphism): the caller's shape
+            # specification states the valid sizes (fluxseg.infer.export).
+            return
         if self.padding == "valid":
             for n in (h, w):
                 output_size(n)

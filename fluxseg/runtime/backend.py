@@ -30,7 +30,9 @@ function is traced or jitted, so set it before the first call.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+import contextlib
+import os
+from typing import Any, Callable, Iterator
 
 import jax
 
@@ -47,6 +49,22 @@ def fast_forms() -> bool:
     """Whether the CPU forms are used in the function being traced."""
     mode = fast_mode()
     return mode == "on" or (mode == "auto" and jax.default_backend() == "cpu")
+
+
+@contextlib.contextmanager
+def plain_forms() -> Iterator[None]:
+    """Functions traced inside use the plain ops (`lax.conv_general_dilated`,
+    `lax.reduce_window`) whatever the backend: what an exported model must
+    hold, since its consumer may be another machine, runtime or converter."""
+    old = os.environ.get(ENV)
+    os.environ[ENV] = "off"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(ENV, None)
+        else:
+            os.environ[ENV] = old
 
 
 def _on_cpu() -> bool:
