@@ -44,4 +44,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'fluxseg' has no attribute {name!r}")
 
 
-__all__ = ["evaluate", "export", "predict", "predict_batch", "restore", *_SUBMODULES]
+__all__ = ["DamagedCheckpointError", "evaluate", "export", "predict", "predict_batch", "restore", *_SUBMODULES]
