@@ -18,6 +18,7 @@ needs the 'voc' runs.
 """
 import os
 
+from fluxseg.sweep.grid import product, sweep
 from fluxseg.train.config import load_config_file
 
 
@@ -26,7 +27,12 @@ def _s3():
 
 
 def get_config(arg="bilinear"):
+    """'bilinear' (default) or 'xavier', optionally ',shapes' (see s3_fcn_resnet18.py)."""
     args = [a for a in (arg or "").split(",") if a]
-    if not {"bilinear", "xavier"} & set(args):
-        raise ValueError("ablation_fcn_init.py needs ':bilinear' or ':xavier' (optionally ',shapes')")
-    return _s3().get_config(",".join(args))
+    return _s3().get_config(",".join(args or ["bilinear"]))
+
+
+def get_sweep(arg=None):
+    """Both inits (bilinear first: the baseline) x seeds 0-4."""
+    del arg
+    return product(sweep("model_kwargs.transpose_init", ["bilinear", "xavier"]), sweep("seed", range(5)))

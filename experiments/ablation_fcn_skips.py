@@ -20,6 +20,7 @@ images, where the stride-32 map is 2x2, than on VOC.
 """
 import os
 
+from fluxseg.sweep.grid import product, sweep
 from fluxseg.train.config import load_config_file
 
 
@@ -28,7 +29,14 @@ def _s3():
 
 
 def get_config(arg="8s"):
+    """'32s', '16s' or '8s' (default), optionally ',shapes' (see s3_fcn_resnet18.py)."""
     args = [a for a in (arg or "").split(",") if a]
     if not {"32s", "16s", "8s"} & set(args):
-        raise ValueError("ablation_fcn_skips.py needs ':32s', ':16s' or ':8s' (optionally ',shapes')")
+        args.append("8s")
     return _s3().get_config(",".join(args))
+
+
+def get_sweep(arg=None):
+    """The three variants (32s first: the baseline) x seeds 0-4."""
+    del arg
+    return product(sweep("model_kwargs.variant", ["32s", "16s", "8s"]), sweep("seed", range(5)))

@@ -8,6 +8,8 @@
     fluxseg predict --workdir DIR IMAGES... [--out DIR] [--probs] [--tta flip]
     fluxseg viz activations|filters|gradcam|pooling ...
     fluxseg bench [models|profile|train-step|gpu|list] [ARGS...]
+    fluxseg sweep --config experiments/X.py [--grid key=v1,v2] [--seeds 0-4] [--workdir DIR]
+    fluxseg sweep report DIR                    results.json/.md and figures of a sweep
 
 `fluxseg COMMAND -h` shows a command's options. A command's module is
 imported only when it runs, so `fluxseg models` loads no TensorFlow.
@@ -29,6 +31,7 @@ COMMANDS = {
     "predict": ("predict", "masks, overlays and probabilities of a trained run for image files"),
     "viz": ("viz", "activations, filter patterns, Grad-CAM and pooling figures"),
     "bench": ("bench", "the benchmarks of a source checkout"),
+    "sweep": ("sweep", "a grid of runs over seeds; mean, spread and significance in a report"),
 }
 # Commands whose compiled functions are kept on disk for the next run (`train`: the launcher enables it).
 CACHED = ("eval", "predict", "viz")
