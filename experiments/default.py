@@ -30,7 +30,9 @@ steps: at 600 steps seeds 0-4 gave 0.283 0.297 0.273 0.544 0.294, and the
 the 600-step runs give 0.454-0.763 (seed 0 is the slow one on both
 instruction sets: 0.454 and 0.480) and every full run ends within 0.03.
 Leaves in the workdir: checkpoints/, metrics.jsonl, tensorboard/,
-predictions_<step>.png (image | truth | prediction), config.json.
+predictions_<step>.png (image | truth | prediction), config.json,
+environment.jsonl (code commit, packages, devices, XLA flags; a line per start).
+The BatchNorm ablation over seeds: experiments/ablation_unet_batchnorm.py.
 """
 import ml_collections
 

@@ -19,6 +19,7 @@ written to the sweep directory (fluxseg/sweep/report.py).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 
@@ -236,7 +237,8 @@ def run_sweep(argv: list[str]) -> int:
         print(f"{PROG}: {len(planned) - len(todo)} runs already finished; running {len(todo)}")
     try:
         if args.executor == "local":
-            executors.LocalExecutor(launch, args.parallel).run(todo)
+            with _only_sweep_in(root):
+                executors.LocalExecutor(launch, args.parallel).run(todo)
         else:
             from fluxseg.sweep import slurm
             slurm.submit(launch, todo, partition=args.partition, gpus_per_run=args.gpus_per_run,
@@ -247,6 +249,20 @@ def run_sweep(argv: list[str]) -> int:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2
     return _finish(root, planned, launch)
+
+
+@contextlib.contextmanager
+def _only_sweep_in(root: str):
+    """Holds <root>/.lock while runs execute: two sweeps in one directory would train
+    the same runs twice. The kernel releases it when the process dies, however it dies."""
+    import fcntl
+
+    with open(os.path.join(root, ".lock"), "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ValueError(f"another fluxseg sweep is running in {root}; wait for it or stop it") from None
+        yield
 
 
 def _pair(text: str) -> tuple[str, str]:

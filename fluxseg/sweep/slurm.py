@@ -56,16 +56,30 @@ class RunJob:
     def checkpoint(self, run: dict):
         """Called by submitit before SLURM stops the job: the run saves, the task requeues."""
         proc = self._proc
-        if proc is not None and proc.poll() is None:
+        if proc is not None and proc.returncode is None:
             proc.send_signal(signal.SIGTERM)  # the training loop saves at its next step and exits
-            try:
-                proc.wait(timeout=SIGNAL_DELAY_S - 15)
-            except subprocess.TimeoutExpired:
-                pass  # SLURM kills it; the newest finished checkpoint stays
+            _reap(proc.pid, timeout=SIGNAL_DELAY_S - 15)
         return submitit.helpers.DelayedSubmission(RunJob(self.launch), run)
 
     def __getstate__(self):
         return {"launch": self.launch, "_proc": None}
+
+
+def _reap(pid: int, timeout: float) -> None:
+    """Waits for the child ``pid`` to exit (at most ``timeout`` s; after that SLURM kills it
+    and the newest complete checkpoint stays).
+
+    Not Popen.wait: this runs in submitit's signal handler, which interrupts
+    ``__call__`` inside Popen.wait, whose lock a second wait could never take.
+    """
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                return
+        except ChildProcessError:
+            return  # reaped already
+        time.sleep(0.2)
 
 
 def executor(folder: str, *, partition: Optional[str], gpus_per_run: Optional[int],
