@@ -60,8 +60,9 @@ def _results(root: str) -> list[tuple[int, float]]:
 def describe(values: list[float]) -> str:
     """'mean ± std (min–max), n=N' (sample standard deviation)."""
     s = stats.summary(values)
-    return (f"{s['mean']:.3f} ± {s['std'] or 0:.3f} "
-            f"({s['min']:.3f}–{s['max']:.3f}), n={s['n']}")
+    if s["std"] is None:
+        return f"{s['mean']:.3f}, n=1"
+    return f"{s['mean']:.3f} ± {s['std']:.3f} ({s['min']:.3f}–{s['max']:.3f}), n={s['n']}"
 
 
 def main(argv=None) -> None:

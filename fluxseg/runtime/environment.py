@@ -15,6 +15,8 @@ import sys
 import time
 from typing import Optional
 
+from fluxseg.runtime import compile_cache
+
 PACKAGES = ("fluxseg", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy",
             "ml_collections", "tensorflow-cpu", "tensorflow", "tensorflow-datasets")
 # Settings that change what XLA compiles or where the process runs.
@@ -71,5 +73,5 @@ def record(step: int = 0) -> dict:
     return {"step": int(step), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "host": socket.gethostname(), "argv": list(sys.argv),
             "git": git_state(), "packages": package_versions(), "devices": devices(),
-            "cpu": platform.processor() or platform.machine(),
+            "cpu": compile_cache.cpu_identity(),  # model and instruction sets: what XLA compiled for
             "env": {k: os.environ[k] for k in ENV_VARS if k in os.environ}}

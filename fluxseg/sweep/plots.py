@@ -74,7 +74,8 @@ def curves_figure(root: str, res: dict) -> Optional[str]:
         return None
     plt = _pyplot()
     metric = res["headline"][0] if res["headline"] else "loss"
-    fig, (ax_loss, ax_eval) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
+    # One step axis for both: runs that evaluate only at the end show their dots at the end.
+    fig, (ax_loss, ax_eval) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110, sharex=True)
     colours = {v["name"]: f"C{i}" for i, v in enumerate(res["variants"])}
     drawn = set()
     for r in res["runs"]:
