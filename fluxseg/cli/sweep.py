@@ -280,8 +280,11 @@ def _finish(root, planned, launch) -> int:
             failed.append((r, st))
     for r, st in failed:
         log = os.path.join(launch.workdir(r), runs_lib.LOG_FILE)
-        print(f"\n{PROG}: {r.path}: {st.describe()}; log {log}:\n{runs_lib.log_tail(launch.workdir(r))}",
-              file=sys.stderr)
+        if st.state == runs_lib.FAILED:  # the end of its log says why
+            print(f"\n{PROG}: {r.path}: {st.describe()}; log {log}:\n{runs_lib.log_tail(launch.workdir(r))}",
+                  file=sys.stderr)
+        else:
+            print(f"{PROG}: {r.path}: {st.describe()}", file=sys.stderr)
     code = report_main([root])
     if failed:
         print(f"{PROG}: {len(failed)} of {len(planned)} runs did not finish; run the same command "

@@ -126,6 +126,21 @@ def markdown(res: dict, figures: list[str]) -> str:
     lines += [f"{res['runs_finished']} of {res['runs_planned']} runs finished. Each value is a run's "
               f"final eval on the {res.get('eval_split') or 'eval'} split; mean ± sample std over seeds, "
               f"the {stats.LEVEL:.0%} Student-t interval of the mean, and min–max.", ""]
+    verdicts = [(m, v) for v in res["variants"] for m in res["headline"] if m in v.get("comparison", {})]
+    if verdicts:
+        lines += ["## Verdicts", ""]
+        lines += [f"- {m}: {v['comparison'][m]['verdict']}" for m, v in verdicts]
+        lines += ["", f"Two-sided Welch t-tests at {stats.ALPHA:.2f}, one per variant and metric, "
+                  "not corrected for multiple comparisons.", ""]
+    unequal = [v for v in res["variants"] if v.get("unequal_seeds")]
+    missing = [(v, m) for v in res["variants"] for m in v["missing"]]
+    if missing or unequal:
+        lines += ["## Missing runs", ""]
+        lines += [f"- {v['name']} seed {m['seed']}: {m['status']}; log `{m['log']}`" for v, m in missing]
+        seeds = {v["name"]: v["seeds"] for v in res["variants"]}
+        lines += [f"- {v['name']} is compared with {v['baseline']} over unequal seeds "
+                  f"({v['seeds']} vs {seeds[v['baseline']]})" for v in unequal]
+        lines.append("")
     metrics = res["headline"] + [m for m in ("loss",) if m not in res["headline"]]
     for m in metrics:
         rows = [v for v in res["variants"] if m in v["metrics"]]
@@ -142,20 +157,6 @@ def markdown(res: dict, figures: list[str]) -> str:
                     f" [{stats.fmt(c['ci95'][0], True)}, {stats.fmt(c['ci95'][1], True)}], {stats.fmt_p(c['p'])}"
                     if c["p"] is not None else " (no test)")
             lines.append(f"| {v['name']} | {v['metrics'][m]['n']} | {mean_std} | {ci} | {rng} | {vs} |")
-        lines.append("")
-    verdicts = [(m, v) for v in res["variants"] for m in res["headline"] if m in v.get("comparison", {})]
-    if verdicts:
-        lines += ["## Verdicts", ""]
-        lines += [f"- {m}: {v['comparison'][m]['verdict']}" for m, v in verdicts]
-        lines += ["", f"Two-sided Welch t-tests at {stats.ALPHA:.2f}, one per variant and metric, "
-                  "not corrected for multiple comparisons.", ""]
-    unequal = [v for v in res["variants"] if v.get("unequal_seeds")]
-    missing = [(v, m) for v in res["variants"] for m in v["missing"]]
-    if missing or unequal:
-        lines += ["## Missing runs", ""]
-        lines += [f"- {v['name']} seed {m['seed']}: {m['status']}; log `{m['log']}`" for v, m in missing]
-        lines += [f"- {v['name']} is compared with {v['baseline']} over unequal seeds "
-                  f"({v['seeds']} vs the baseline's)" for v in unequal]
         lines.append("")
     lines += ["## Runs", "", "| run | " + " | ".join(res["headline"]) + " |",
               "|---|" + "---|" * len(res["headline"])]
