@@ -7,12 +7,11 @@ import sys
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+from _sweep_paths import HERE, REPO
+
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "train"))
 
-from _helpers import CACHE_ENV, REPO, build_small_shapes  # noqa: E402
-
-TINY = os.path.join(HERE, "tiny_experiment.py")
+from _helpers import CACHE_ENV, build_small_shapes  # noqa: E402
 
 
 @pytest.fixture(scope="session")

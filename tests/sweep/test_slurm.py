@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import TINY
+from _sweep_paths import TINY
 
 from fluxseg.sweep import executors, runs, slurm
 

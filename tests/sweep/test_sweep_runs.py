@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 
-from conftest import REPO, TINY
+from _sweep_paths import REPO, TINY
 
 from fluxseg.sweep import runs
 

@@ -5,7 +5,7 @@ import textwrap
 
 import pytest
 
-from conftest import REPO, TINY
+from _sweep_paths import REPO, TINY
 
 from fluxseg.cli import sweep as cli
 
@@ -75,6 +75,9 @@ def test_experiment_sweeps_are_the_whole_command(spec, runs, first, baseline, tm
     lines = out.splitlines()
     assert code == 0 and f"{runs} runs" in lines[0] and lines[1].split() == [first, "not", "started"]
     assert not root.exists()  # a dry run writes nothing
+    from fluxseg.train.config import load_config_file
+    doc = load_config_file(os.path.join(REPO, spec.split(":")[0])).__doc__
+    assert f"fluxseg sweep --config {spec} --workdir" in doc  # the docstring gives the command
     planned = cli.expand(os.path.join(REPO, spec), [], None, [])
     assert len({r.variant for r in planned}) == runs // 5 and {r.seed for r in planned} == set(range(5))
     assert list(planned[0].overrides.values()) == [baseline]
