@@ -24,6 +24,8 @@ def _loaded_after(code: str) -> set[str]:
     "from fluxseg.train.config import base_config; c = base_config(); assert c.data.name",
     "import fluxseg.models",
     "import fluxseg.infer",
+    # the sweep process only launches, watches and reports: the runs load the data
+    "import fluxseg.cli.sweep, fluxseg.sweep.report, fluxseg.sweep.executors, fluxseg.sweep.slurm",
 ])
 def test_no_tensorflow_until_data_is_loaded(code):
     assert _loaded_after(code) == set()

@@ -9,6 +9,8 @@
     fluxseg export --workdir DIR --format stablehlo|savedmodel|onnx --out DIR [--batch N] [--size H,W]
     fluxseg viz activations|filters|gradcam|pooling ...
     fluxseg bench [models|profile|train-step|gpu|list] [ARGS...]
+    fluxseg sweep --config experiments/X.py [--grid key=v1,v2] [--seeds 0-4] [--workdir DIR]
+    fluxseg sweep report DIR                    results.json/.md and figures of a sweep
 
 `fluxseg COMMAND -h` shows a command's options. A command's module is
 imported only when it runs, so `fluxseg models` loads no TensorFlow.
@@ -31,6 +33,7 @@ COMMANDS = {
     "export": ("export", "a trained run as StableHLO, a SavedModel or ONNX, proven equal to JAX"),
     "viz": ("viz", "activations, filter patterns, Grad-CAM and pooling figures"),
     "bench": ("bench", "the benchmarks of a source checkout"),
+    "sweep": ("sweep", "a grid of runs over seeds; mean, spread and significance in a report"),
 }
 # Commands whose compiled functions are kept on disk for the next run (`train`: the launcher enables it).
 CACHED = ("eval", "predict", "viz", "export")

@@ -78,14 +78,17 @@ def _launch(argv):
     return 0
 
 
-def unknown_key_message(config, override: str) -> str | None:
-    """None if ``config`` has the key of ``--config.a.b``; else the keys it does have there."""
+def unknown_key_message(config, override: str, flag: str | None = None) -> str | None:
+    """None if ``config`` has the key of ``--config.a.b``; else the keys it does have there.
+
+    ``flag`` names the argument in the message (default ``--config.a.b``).
+    """
     node, path = config, []
     for part in override.split(".")[1:]:
         if not hasattr(node, "keys") or part not in node:
             where = ".".join(["config", *path])
             keys = ", ".join(sorted(node.keys())) if hasattr(node, "keys") else "none (not a group)"
-            return f"--{override}: the config has no such key; the keys of {where} are: {keys}"
+            return f"{flag or '--' + override}: the config has no such key; the keys of {where} are: {keys}"
         node, path = node[part], path + [part]
     return None
 
@@ -117,6 +120,22 @@ def check_overrides(argv: list[str]) -> None:
         message = unknown_key_message(config, override)
         if message:
             raise SystemExit(f"fluxseg: {message}")
+
+
+def config_from_args(config: str, overrides: list[str]):
+    """The config ``launch.py --config CONFIG OVERRIDES`` would train, parsed by the same
+    ml_collections flag (types from the config's values), without running anything.
+
+    Raises absl's IllegalFlagValueError on a value of the wrong type.
+    """
+    from absl.flags import FlagValues
+
+    argv = ["fluxseg", f"--config={config}", *overrides]
+    values = FlagValues()
+    flag = config_flags.DEFINE_config_file("config", config, flag_values=values, lock_config=True,
+                                           sys_argv=argv)
+    values(argv)
+    return flag.value
 
 
 def run(argv=None) -> None:

@@ -60,6 +60,9 @@ class Task:
     target_key: ClassVar[str]  # the batch entry holding the target
     dense: ClassVar[bool]  # one target per pixel (a mask) rather than per image
     draws_pictures: ClassVar[bool] = False
+    # The scores a result is judged by, most important first: what sweep reports
+    # compare and plot (a binary head may lack some, e.g. top5).
+    HEADLINE: ClassVar[tuple[str, ...]]
 
     @property
     def binary(self) -> bool:

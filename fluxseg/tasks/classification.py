@@ -14,6 +14,7 @@ class Classification(Task):
     target_key = "label"
     dense = False
     TOP_K: ClassVar[tuple[int, ...]] = (1, 5)
+    HEADLINE = ("top1", "top5", "mean_acc")
 
     def eval_sums(self, logits, target):
         sums = super().eval_sums(logits, target)

@@ -15,6 +15,7 @@ class Segmentation(Task):
     target_key = "mask"
     dense = True
     draws_pictures = True
+    HEADLINE = ("mIoU", "pixel_acc", "mean_acc", "fwIoU")
 
     def target(self, batch, logits):
         # The unpadded U-Net's logits are smaller than its input: score the centre.

@@ -24,7 +24,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from fluxseg.runtime import backend
+from fluxseg.runtime import backend, environment
 from fluxseg.tasks import metrics as metrics_lib
 from fluxseg.train import build, config as config_lib, optim
 from fluxseg.train.checkpoint import INFERENCE_ITEMS, CheckpointMismatchError, Checkpoints, abstract
@@ -225,6 +225,8 @@ def _start(config, workdir: str, stack: contextlib.ExitStack) -> _Run:
     if jax.process_index() == 0:
         with open(os.path.join(workdir, "config.json"), "w") as f:
             f.write(config.to_json_best_effort(indent=2))
+        with open(os.path.join(workdir, "environment.jsonl"), "a") as f:  # one line per (re)start
+            f.write(json.dumps(environment.record(step)) + "\n")
     batches = data.train_iterator(config.data, global_batch_size=int(config.batch_size),
                                   seed=int(config.seed), start_step=step)
     return _Run(config=config, workdir=workdir, dp=dp, spec=spec, lr=lr, info=info,

@@ -58,6 +58,17 @@ def tiny_config(data_dir: str, **overrides) -> ml_collections.ConfigDict:
     return c
 
 
+def build_small_shapes(data_dir: str) -> str:
+    """Prepares fluxseg_shapes/small (32x32; 48 train, 18 validation) in ``data_dir``."""
+    import tensorflow_datasets as tfds
+    import fluxseg.data
+
+    fluxseg.data.register_builders()
+    tfds.disable_progress_bar()
+    tfds.builder("fluxseg_shapes/small", data_dir=str(data_dir)).download_and_prepare()
+    return str(data_dir)
+
+
 def run_python(args, *, devices: int = 1, timeout: int = 900, env=None, check=True):
     """Runs python with ``devices`` fake CPU devices (XLA_FLAGS set before jax loads)."""
     full_env = dict(os.environ, **CACHE_ENV, JAX_PLATFORMS="cpu",

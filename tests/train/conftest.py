@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from _helpers import JAX_CACHE, tiny_config
+from _helpers import JAX_CACHE, build_small_shapes, tiny_config
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -24,14 +24,7 @@ def _jax_compilation_cache():
 @pytest.fixture(scope="session")
 def small_shapes_dir(tmp_path_factory):
     """A tfds data_dir with fluxseg_shapes/small (32x32; 48 train, 18 validation)."""
-    import tensorflow_datasets as tfds
-    import fluxseg.data
-
-    fluxseg.data.register_builders()
-    tfds.disable_progress_bar()
-    data_dir = tmp_path_factory.mktemp("tfds")
-    tfds.builder("fluxseg_shapes/small", data_dir=str(data_dir)).download_and_prepare()
-    return str(data_dir)
+    return build_small_shapes(tmp_path_factory.mktemp("tfds"))
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ ARGS = {
     "s3_fcn_resnet18.py": ["voc", "shapes,8s,xavier"],
     "ablation_fcn_init.py": ["bilinear,shapes", "xavier"],
     "ablation_fcn_skips.py": ["32s,shapes", "16s", "8s"],
+    "ablation_unet_batchnorm.py": ["batch", "none"],
     "s4_unet.py": ["shapes", "voc", "isbi"],
 }
 
