@@ -37,7 +37,7 @@ from fluxseg.train import step as S
 def _config(args, dtype):
     return config_lib.from_values(dict(
         model=args.model, model_kwargs=json.loads(args.model_kwargs), num_classes=args.classes,
-        task="segmentation", loss="softmax_ce", dtype=dtype, preprocess="unit",
+        loss="softmax_ce", dtype=dtype, preprocess="unit",
         num_train_steps=1000, optim=dict(name="sgd", learning_rate=0.01, momentum=0.9,
                                          schedule="constant", frozen=None)))
 

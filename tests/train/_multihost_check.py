@@ -25,7 +25,7 @@ from fluxseg.train import build, checkpoint, config as config_lib, parallel, ste
 assert jax.device_count() == 4 and jax.process_count() == num_processes
 SHAPE = (32, 32, 3)
 cfg = config_lib.from_values(dict(
-    model="resnet18", model_kwargs={"width": 8}, num_classes=5, task="classification",
+    model="resnet18", model_kwargs={"width": 8}, num_classes=5, data=dict(task="classification"),
     loss="softmax_ce", dtype="float32", preprocess="unit", num_train_steps=2,
     optim=dict(name="sgd", learning_rate=0.1, momentum=0.9, weight_decay=1e-4,
                schedule="constant", frozen=None)))
@@ -44,7 +44,8 @@ for i in range(2):
     state, m = step(state, dp.put_batch({"image": images[i, rows], "label": labels[i, rows]}))
     losses.append(float(parallel.to_host(m["loss"])))
 
-ckpt = checkpoint.Checkpoints(workdir, keep_best=0)
+ckpt = checkpoint.Checkpoints(workdir, keep_last=cfg.keep_last, keep_best=0, best_metric=cfg.best_metric,
+                             best_mode=cfg.best_mode, async_save=cfg.async_checkpoints)
 ckpt.save(state, {"step": 2, "config": cfg.to_dict()})
 ckpt.wait()
 ckpt.close()
