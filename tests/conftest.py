@@ -52,14 +52,15 @@ def tiny(small_shapes_dir):
     return lambda **kw: tiny_config(small_shapes_dir, **kw)
 
 
-def shared_run(name: str, config, tmp_path_factory) -> str:
+def shared_run(name: str, config, tmp_path_factory, worker_id: str) -> str:
     """The workdir of ``config`` trained once per test session under ``name``: under
     pytest-xdist the first worker to get here trains while the others wait on a
     file lock, then all read it."""
     from filelock import FileLock
 
+    import _reference
     from fluxseg.train import loop
-    root = tmp_path_factory.getbasetemp().parent  # shared by the xdist workers
+    root = _reference.shared_root(tmp_path_factory, worker_id, "runs")  # this session's only
     workdir = root / name
     with FileLock(str(root / f"{name}.lock")):
         if not (workdir / "DONE").exists():
@@ -69,17 +70,26 @@ def shared_run(name: str, config, tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
-def tiny_run(small_shapes_dir, tmp_path_factory):
+def tiny_run(small_shapes_dir, tmp_path_factory, worker_id):
     """A workdir with a 2-step tiny U-Net run on 32x32 shapes (for eval, predict, viz, notebooks)."""
     config = tiny_config(small_shapes_dir, num_train_steps=2, eval_every_steps=2,
                          checkpoint_every_steps=2, num_eval_images=0)
-    return shared_run("tiny_run", config, tmp_path_factory)
+    return shared_run("tiny_run", config, tmp_path_factory, worker_id)
 
 
 @pytest.fixture(scope="session")
-def tiny_classifier_run(small_shapes_dir, tmp_path_factory):
-    """A workdir with a 2-step ResNet-18 (width 4) classifier of the five shapes at 32x32."""
-    config = tiny_config(small_shapes_dir, model="resnet18", model_kwargs={"width": 4},
-                         num_train_steps=2, eval_every_steps=2, checkpoint_every_steps=2,
-                         num_eval_images=0, best_metric="top1", **{"data.task": "classification"})
-    return shared_run("tiny_classifier_run", config, tmp_path_factory)
+def tiny_classifier_run(small_shapes_dir, tmp_path_factory, worker_id):
+    """A workdir with 3 steps of experiments/s2_cnn_small.py:shapes (Chollet's small convnet
+    classifying the five shapes, 32 px scaled to its 150 px input)."""
+    from _helpers import REPO
+    from fluxseg.train.config import load_config_file
+
+    c = load_config_file(os.path.join(REPO, "experiments", "s2_cnn_small.py")).get_config("shapes")
+    c.data.builder_config = "small"
+    c.data.data_dir = small_shapes_dir
+    c.data.scale_range = (4.7, 4.7)       # 32 -> 150 px
+    c.num_train_steps = 3
+    c.batch_size = 8
+    c.progress_bar = False
+    c.async_checkpoints = False
+    return shared_run("tiny_classifier_run", c, tmp_path_factory, worker_id)

@@ -2,6 +2,7 @@
 path of the trainer runs end to end."""
 import glob
 import importlib.util
+import json
 import os
 import shlex
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from _helpers import REPO, top1_by_hand
-from fluxseg.train import build, config as config_lib, loop
+from fluxseg.train import build, config as config_lib
 
 ARGS = {
     "default.py": [None],
@@ -116,17 +117,11 @@ def test_config_passes_the_checks_and_builds_a_model_that_fits_its_data(name, ar
         assert out.ndim == 2
 
 
-def test_classification_path_end_to_end(small_shapes_dir, tmp_path):
-    c = _load("s2_cnn_small.py").get_config("shapes")
-    c.data.builder_config = "small"
-    c.data.data_dir = small_shapes_dir
-    c.data.scale_range = (4.7, 4.7)       # 32 -> 150 px
-    c.num_train_steps = 3
-    c.batch_size = 8
-    c.progress_bar = False
-    c.async_checkpoints = False
-    workdir = str(tmp_path / "cls")
-    result = loop.train_and_evaluate(c, workdir)
+def test_classification_path_end_to_end(tiny_classifier_run):
+    # tests/conftest.py trains experiments/s2_cnn_small.py:shapes for 3 steps.
+    workdir = tiny_classifier_run
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        result = [json.loads(line) for line in f if '"validation"' in line][-1]
     assert result["step"] == 3 and np.isfinite(result["loss"])
     # top1 recomputed outside the eval step: the saved model on every valid
     # validation row, argmax against the label.
