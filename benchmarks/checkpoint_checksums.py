@@ -62,8 +62,9 @@ def main():
     root = tempfile.mkdtemp(prefix="fluxseg-ckpt-", dir=args.dir)
     state = _state(args.model)
     times = {kind: {"save": [], "commit": []} for kind in ("with list", "without")}
-    managers = {"with list": Checkpoints(os.path.join(root, "with"), keep_last=2, keep_best=0),
-                "without": _WithoutList(os.path.join(root, "without"), keep_last=2, keep_best=0)}
+    keys = dict(keep_last=2, keep_best=0, best_metric="mIoU", best_mode="max", async_save=True)
+    managers = {"with list": Checkpoints(os.path.join(root, "with"), **keys),
+                "without": _WithoutList(os.path.join(root, "without"), **keys)}
     for step in range(1, args.reps + 2):
         order = list(managers.items())
         for kind, ckpt in (order if step % 2 else order[::-1]):  # A B, B A, ...: no order effect

@@ -94,7 +94,7 @@ def main():
     state = _state(args.big)
     source = os.path.join(root, "source")
     meta = {"step": 1, "config": {"learning_rate": 0.01, "model": "unet", "note": "x" * 2000}}
-    ckpt = Checkpoints(source, async_save=False, keep_best=0)
+    ckpt = Checkpoints(source, keep_last=2, keep_best=0, best_metric="mIoU", best_mode="max", async_save=False)
     ckpt.save(state, meta)
     ckpt.close()
     sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
@@ -110,7 +110,7 @@ def main():
                 for path in _targets(step_dir, item)[files_name]:
                     _damage(path, mode)
                 flagged = bool(checksums.problems(step_dir, ITEMS))
-                reader = Checkpoints(probe, read_only=True, async_save=False)
+                reader = Checkpoints.reader(probe)
                 try:
                     same = _same(reader.restore_state(1, target), state) and reader.meta(1) == meta
                     orbax = "loads the same" if same else "**loads something else**"

@@ -47,7 +47,7 @@ def _restored(model_name: str, kwargs: dict, size, channels: int):
     from fluxseg.weights import preprocess
 
     config = base_config()
-    config.model, config.task = model_name, "segmentation"
+    config.model, config.data.task = model_name, "segmentation"
     config.model_kwargs.update(kwargs)
     config.data.crop_size = tuple(size)
     model = models.create(model_name, **kwargs)

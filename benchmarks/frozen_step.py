@@ -49,7 +49,7 @@ VARIANTS = ("frozen", "stop_gradient", "nothing frozen")
 
 def _spec(variant: str):
     cfg = config_lib.from_values(dict(
-        model="hybrid_vgg16_resnet50", num_classes=10, task="classification", loss="softmax_ce",
+        model="hybrid_vgg16_resnet50", num_classes=10, data=dict(task="classification"), loss="softmax_ce",
         dtype="float32", preprocess="caffe", num_train_steps=1000,
         optim=dict(name="sgd", learning_rate=0.01, momentum=0.9, schedule="constant",
                    frozen=[] if variant == "nothing frozen" else None)))

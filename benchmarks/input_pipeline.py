@@ -85,7 +85,7 @@ def step_rate(case, batch, reps=3):
     else:
         model, kw, size, classes = "unet", {"features": 64, "padding": "valid"}, (572, 572), 2
     c = config_lib.from_values(dict(
-        model=model, model_kwargs=kw, num_classes=classes, task="segmentation",
+        model=model, model_kwargs=kw, num_classes=classes,
         loss="softmax_ce", dtype="float32", preprocess="unit", num_train_steps=10,
         optim=dict(name="sgd", learning_rate=0.01, momentum=0.9, schedule="constant",
                    frozen=None)))

@@ -42,7 +42,7 @@ def _config(args, dtype):
     frozen = None if args.frozen is None else tuple(json.loads(args.frozen))
     return config_lib.from_values(dict(
         model=args.model, model_kwargs=json.loads(args.model_kwargs), num_classes=args.classes,
-        task=args.task, loss="softmax_ce", dtype=dtype, preprocess="unit",
+        loss="softmax_ce", dtype=dtype, preprocess="unit",
         num_train_steps=1000, optim=dict(name="sgd", learning_rate=0.01, momentum=0.9,
                                          schedule="constant", frozen=frozen)))
 

@@ -24,7 +24,7 @@ from matplotlib.patches import Patch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import fluxseg  # noqa: E402
-from fluxseg.viz import draw as infer_draw  # noqa: E402
+from fluxseg.viz import draw  # noqa: E402
 
 
 
@@ -80,16 +80,16 @@ print("mask sizes:", [m.shape for m in masks])
 # ## Image, truth, prediction, overlay
 
 # %%
-cmap, names = info.colormap, info.class_names
+cmap, names, ignore = info.colormap, info.class_names, restored.config.data.ignore_index
 fig, axes = plt.subplots(len(images), 4, figsize=(10, 2.6 * len(images)), squeeze=False)
 for row, (im, t, m) in enumerate(zip(images, truths, masks)):
-    panels = [im, infer_draw.colorize(t, cmap), infer_draw.colorize(m, cmap),
-              infer_draw.overlay(im, m, cmap)]
+    panels = [im, draw.colorize(t, cmap, ignore), draw.colorize(m, cmap),
+              draw.overlay(im, m, cmap)]
     for ax, panel, title in zip(axes[row], panels, ("image", "truth", "prediction", "overlay")):
         ax.imshow(panel, interpolation="nearest")
         ax.set_title(f"{title} {im.shape[0]}x{im.shape[1]}" if title == "image" else title)
         ax.axis("off")
-shown = infer_draw.legend_entries([*truths, *masks], names, cmap)
+shown = draw.legend_entries(truths, names, cmap, ignore, predictions=masks)
 fig.legend(handles=[Patch(facecolor=np.array(c) / 255, edgecolor="k", label=n) for n, c in shown],
            loc="lower center", ncol=min(len(shown), 6), frameon=False)
 fig.tight_layout(rect=(0, 0.06, 1, 1))
@@ -128,7 +128,7 @@ print(f"export parity on {sample.shape[0]}x{sample.shape[1]}: logits within {rel
 from fluxseg.infer.evaluation import evaluate  # noqa: E402
 
 result = evaluate(WORKDIR, out_dir=os.path.join(OUT, "eval"), progress=False)
-head = [k for k in ("pixel_acc", "mean_acc", "mIoU", "fwIoU") if k in result]
+head = result["headline"]  # the task's leading scores
 rows = [[n, "n/a" if np.isnan(result[f"IoU/{n}"]) else f"{100 * result[f'IoU/{n}']:.1f}",
          f"{result['support'][i]}"] for i, n in enumerate(result["class_names"])]
 fig, ax = plt.subplots(figsize=(5, 0.6 + 0.3 * (len(rows) + 2)))

@@ -3,7 +3,7 @@
     fluxseg.models      the model zoo (`names()`, `create(name, **overrides)`)
     fluxseg.weights     converted ImageNet weights (Keras HDF5, torchvision)
     fluxseg.data        tfds builders and the input pipeline
-    fluxseg.train       train steps, losses, metrics, optimisers, checkpoints
+    fluxseg.train       the config, train steps, optimisers, checkpoints, the loop
     fluxseg.restore     a trained run from its workdir, for notebooks (a damaged
                         checkpoint raises fluxseg.DamagedCheckpointError, an OSError)
     fluxseg.predict     a class-id mask (or probabilities) for an image of any size

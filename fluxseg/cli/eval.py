@@ -31,9 +31,8 @@ def main(argv: list[str]) -> int:
     except (FileNotFoundError, ValueError, DamagedCheckpointError) as e:
         print(f"fluxseg eval: error: {e}", file=sys.stderr)
         return 2
-    print(markdown(result, result["class_names"]))
+    print(markdown(result))
     print("report: " + ", ".join(result.get("files", [])))
-    keys = ("step", "split", "num_examples", "pixel_acc", "mean_acc", "mIoU", "fwIoU", "top1",
-            "top5", "images_per_s")
-    print(json.dumps({k: result[k] for k in keys if k in result}, indent=1))
+    keys = ("step", "split", "num_examples", *result["headline"], "images_per_s")
+    print(json.dumps({k: result[k] for k in keys}, indent=1))
     return 0

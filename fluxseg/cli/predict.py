@@ -39,14 +39,16 @@ def expand(items: list[str]) -> tuple[list[str], list[str]]:
     return paths, errors
 
 
-def _classes(config):
-    """(class names, colormap) of the run's dataset; numbered names if it is not at hand."""
-    from fluxseg.infer.classes import class_meta
-    names, colormap, missing = class_meta(config)
+def _task(config):
+    """(the run's task, the dataset's colormap or None): its class names are the
+    dataset's, or numbered where the dataset is not at hand."""
+    from fluxseg.infer.classes import run_task
+
+    task, colormap, missing = run_task(config)
     if missing:
         print(f"fluxseg predict: note: class names unavailable ({missing}); numbering classes",
               file=sys.stderr)
-    return names, colormap
+    return task, colormap
 
 
 def _unique_stem(path: str, used: set) -> str:
@@ -73,7 +75,7 @@ def main(argv: list[str]) -> int:
     from PIL import Image
 
     import fluxseg
-    from fluxseg import infer
+    from fluxseg import infer, tasks
     from fluxseg.viz import draw
     from fluxseg.infer.io import BadImageError, read_image
     from fluxseg.train.checkpoint import DamagedCheckpointError
@@ -88,11 +90,9 @@ def main(argv: list[str]) -> int:
         return 2
     out = args.out or os.path.join(args.workdir, "predictions")
     os.makedirs(out, exist_ok=True)
-    names, colormap = _classes(restored.config)
+    task, colormap = _task(restored.config)
+    names = task.names
     channels = infer.input_channels(restored)
-    from fluxseg import tasks
-
-    segmentation = tasks.kind(restored.config.task).dense
     used, labels, done = set(), {}, 0
     for path in paths:
         try:
@@ -104,15 +104,15 @@ def main(argv: list[str]) -> int:
             failures.append(path)
             continue
         stem, done = _unique_stem(path, used), done + 1
-        if not segmentation:
-            order = np.argsort(-probs)[:5]
-            top = [(names[k] if k < len(names) else str(k), float(probs[k])) for k in order]
+        if not task.dense:
+            # A binary head gives P(class 1) alone: rank both classes.
+            ranked = np.concatenate([1.0 - probs, probs]) if task.binary else probs
+            top = [(names[k], float(ranked[k])) for k in np.argsort(-ranked)[:5]]
             labels[path] = top
             print(f"{path}: {top[0][0]} ({top[0][1]:.3f}); top-5 " +
                   ", ".join(f"{n} {q:.3f}" for n, q in top))
             continue
-        mask = (probs[..., 0] > 0.5).astype(np.uint8) if probs.shape[-1] == 1 else \
-            np.argmax(probs, -1).astype(np.uint8)
+        mask = tasks.class_ids_from_probs(probs).astype(np.uint8)
         pal = Image.fromarray(mask, mode="P")
         cmap = colormap if colormap is not None else draw.default_colormap(256)
         pal.putpalette(np.asarray(cmap, np.uint8)[:256].reshape(-1).tolist())

@@ -88,8 +88,8 @@ def expand(config: str, grids: list[str], seeds: str | None, overrides: list[str
     """
     from absl.flags import IllegalFlagValueError
 
-    from fluxseg.cli.train import config_from_args, unknown_key_message
-    from fluxseg.train.config import load_config_file
+    from fluxseg.cli.train import config_from_args
+    from fluxseg.train.config import load_config_file, unknown_key_message
 
     path, arg = _split_config(config)
     module = load_config_file(path)
@@ -97,9 +97,9 @@ def expand(config: str, grids: list[str], seeds: str | None, overrides: list[str
     shared = {}
     for o in overrides:
         key = o.split("=", 1)[0].lstrip("-")
-        message = unknown_key_message(base, key)
+        message = unknown_key_message(base, key[len("config."):])
         if message:
-            raise UsageError(message)
+            raise UsageError(f"--{message}")
         shared[key[len("config."):]] = o
     if any(grid.config_key(g.split("=", 1)[0].strip()) == grid.SEED for g in grids):
         raise UsageError("give the seeds with --seeds (e.g. --seeds 0-4), not --grid seed=...")
@@ -114,9 +114,10 @@ def expand(config: str, grids: list[str], seeds: str | None, overrides: list[str
     source = {k: "--grid" for g in grids for k in [grid.config_key(g.split("=", 1)[0].strip())]}
     for key in dict.fromkeys(k for e in texts for k in e):
         flag = f"{source.get(key, 'get_sweep()')} {key}"
-        message = unknown_key_message(base, f"config.{key}", flag=flag)
+        message = unknown_key_message(base, key)
         if message:
-            raise UsageError(message)
+            # The message names config.KEY; the user wrote KEY after --grid or in get_sweep().
+            raise UsageError(f"{flag}{message[len('config.' + key):]}")
         if key in shared:
             raise UsageError(f"{shared[key]} sets a key the sweep varies ({flag}); drop one of them")
     try:

@@ -49,7 +49,7 @@ def _launch(argv):
 
     import jax
     from fluxseg.runtime import compile_cache
-    from fluxseg.train import loop
+    from fluxseg.train import config as config_lib, loop
     from fluxseg.train.checkpoint import CheckpointMismatchError, DamagedCheckpointError
 
     compile_cache.enable()  # a second run of the same config skips compiling
@@ -67,7 +67,11 @@ def _launch(argv):
             # Without an explicit --config, evaluate with the checkpoint's own.
             result = loop.evaluate(config if flags.FLAGS["config"].present else None, workdir)
         else:
+            config_lib.check(config)  # before anything starts; train_and_evaluate checks again
             result = loop.train_and_evaluate(config, workdir)
+    except config_lib.ConfigError as e:
+        print(f"fluxseg: {e}", file=sys.stderr)
+        return 2
     except (loop.NonFiniteLossError, DamagedCheckpointError, CheckpointMismatchError) as e:
         print(f"fluxseg: stopped: {e}", file=sys.stderr)
         return 1
@@ -76,21 +80,6 @@ def _launch(argv):
         print(f"fluxseg: done; workdir {os.path.abspath(workdir)}")
         print(json.dumps(summary, indent=1, default=str))
     return 0
-
-
-def unknown_key_message(config, override: str, flag: str | None = None) -> str | None:
-    """None if ``config`` has the key of ``--config.a.b``; else the keys it does have there.
-
-    ``flag`` names the argument in the message (default ``--config.a.b``).
-    """
-    node, path = config, []
-    for part in override.split(".")[1:]:
-        if not hasattr(node, "keys") or part not in node:
-            where = ".".join(["config", *path])
-            keys = ", ".join(sorted(node.keys())) if hasattr(node, "keys") else "none (not a group)"
-            return f"{flag or '--' + override}: the config has no such key; the keys of {where} are: {keys}"
-        node, path = node[part], path + [part]
-    return None
 
 
 def _config_argument(argv: list[str]) -> str:
@@ -103,15 +92,16 @@ def _config_argument(argv: list[str]) -> str:
 
 
 def check_overrides(argv: list[str]) -> None:
-    """Exits with the valid keys if a --config.KEY=VALUE names a key the config lacks.
+    """Exits with one line if a --config.KEY=VALUE names a key the config lacks: the key
+    that replaced it, or the valid keys there (fluxseg.train.config.unknown_key_message).
 
     ml_collections would fail with a bare KeyError traceback, and before
     absl's flag parsing starts, so the check runs on ``argv`` first.
     """
-    overrides = [m.group(2) for m in map(re.compile(r"^--?(no)?(config\.[^=]+)").match, argv) if m]
+    overrides = [m.group(1) for m in map(re.compile(r"^--?(?:no)?config\.([^=]+)").match, argv) if m]
     if not overrides:
         return
-    from fluxseg.train.config import load_config_file
+    from fluxseg.train.config import load_config_file, unknown_key_message
 
     path, _, arg = _config_argument(argv).partition(":")
     module = load_config_file(path)
@@ -119,7 +109,8 @@ def check_overrides(argv: list[str]) -> None:
     for override in overrides:
         message = unknown_key_message(config, override)
         if message:
-            raise SystemExit(f"fluxseg: {message}")
+            print(f"fluxseg: --{message}", file=sys.stderr)
+            raise SystemExit(2)  # as for a bad value (_launch): a usage error
 
 
 def config_from_args(config: str, overrides: list[str]):

@@ -163,12 +163,16 @@ COMMANDS = {"activations": cmd_activations, "filters": cmd_filters, "gradcam": c
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     from fluxseg.train.checkpoint import DamagedCheckpointError
-    from fluxseg.viz.loading import load
+    from fluxseg.viz import loading
 
     try:
         os.makedirs(args.out, exist_ok=True)
-        needs_model = args.command != "pooling" or args.images
-        loaded = load(args.model, args.weights, args.workdir) if needs_model else None
+        loaded = None
+        if args.workdir:
+            import fluxseg
+            loaded = loading.from_run(fluxseg.restore(args.workdir))
+        elif args.command != "pooling" or args.images:
+            loaded = loading.load(args.model, args.weights)
         return COMMANDS[args.command](args, loaded)
     except (ValueError, KeyError, FileNotFoundError, TypeError, DamagedCheckpointError) as e:
         print(f"fluxseg viz {args.command}: error: {e}", file=sys.stderr)

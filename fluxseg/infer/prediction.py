@@ -28,6 +28,7 @@ image's size (mmsegmentation's aug test).
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Optional, Sequence
 
 import jax
@@ -37,6 +38,10 @@ import numpy as np
 from fluxseg import tasks
 from fluxseg.infer.io import check_array
 from fluxseg.runtime import backend
+
+# Tiles (segmentation) or images (classification) per call of the compiled model,
+# rounded up to a multiple of the local device count.
+BATCH_SIZE = 8
 
 
 def mirror_pad(image: np.ndarray, top: int, bottom: int, left: int, right: int) -> np.ndarray:
@@ -88,7 +93,6 @@ class _Predictor:
         self.apply_tiles = backend.jit(apply_tiles, in_shardings=(replicated, self.batch_sharding),
                                           out_shardings=self.batch_sharding)
         self._shapes: dict = {}
-        self._channels: Optional[int] = None
 
     def batch(self, batch_size: int) -> int:
         n = len(self.devices)
@@ -116,20 +120,6 @@ class _Predictor:
             self._shapes[key] = tuple(out.shape[1:])
         return self._shapes[key]
 
-    def channels(self, tile: tuple) -> int:
-        """Input channels the model's weights take (3 for RGB, 1 for grayscale)."""
-        if self._channels is None:
-            for c in (3, 1, 4):
-                try:
-                    self.output_shape(tile, c)
-                except Exception:  # noqa: BLE001  flax raises a shape error on other channel counts
-                    continue
-                self._channels = c
-                break
-            else:
-                self._channels = 3
-        return self._channels
-
     def alignment(self, tile: tuple, out: tuple, channels: int) -> tuple[int, int]:
         """Smallest input step (per axis) by which the output grows as much: the
         offsets at which the network computes the same function (its pooling
@@ -153,18 +143,28 @@ class _Predictor:
         return tuple(align)
 
 
+# One compiled predictor per restored run, kept while the run object lives (the run
+# itself is left as it is); rebuilt if its variables are replaced.
+_PREDICTORS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
 def _predictor(restored) -> _Predictor:
-    p = getattr(restored, "_predictor", None)
+    p = _PREDICTORS.get(restored)
     if p is None or p.source is not restored.variables:
         p = _Predictor(restored)
         p.source = restored.variables
-        restored._predictor = p
+        _PREDICTORS[restored] = p
     return p
 
 
 def input_channels(restored) -> int:
-    """Channels the restored model takes (3 for RGB; 1 for a grayscale model)."""
-    return _predictor(restored).channels(_tile(restored, None))
+    """Channels the restored model takes (3 for RGB; 1 for a grayscale model), as the
+    run's config records them (config.data.channels)."""
+    channels = restored.config.data.channels
+    if channels is None:
+        raise ValueError("the run's config does not record its input channels "
+                         "(config.data.channels); restore it with fluxseg.restore")
+    return int(channels)
 
 
 def output_size(restored, tile: Sequence[int], channels: int) -> tuple[int, int, int]:
@@ -217,7 +217,7 @@ def _tile(restored, tile) -> tuple[int, int]:
     return tuple(int(t) for t in (tile or restored.config.data.crop_size))
 
 
-def _slide_many(restored, images, *, tile=None, stride=None, batch_size=4) -> list[np.ndarray]:
+def _slide_many(restored, images, *, tile=None, stride=None, batch_size=BATCH_SIZE) -> list[np.ndarray]:
     """Averaged logits float32 [H, W, K] for each float32 image [H, W, C]; tiles of all
     images share batches."""
     p = _predictor(restored)
@@ -243,7 +243,7 @@ def _slide_many(restored, images, *, tile=None, stride=None, batch_size=4) -> li
 
 
 def predict_logits(restored, image, *, tile: Optional[Sequence[int]] = None,
-                   stride: Optional[Sequence[int]] = None, batch_size: int = 4) -> np.ndarray:
+                   stride: Optional[Sequence[int]] = None, batch_size: int = BATCH_SIZE) -> np.ndarray:
     """Averaged logits float32 [H, W, K] for one image [H, W, C] (or [H, W])."""
     image = check_array(image, "image", input_channels(restored))
     return _slide_many(restored, [image], tile=tile, stride=stride, batch_size=batch_size)[0]
@@ -336,7 +336,7 @@ def _classify(restored, images, *, probs, tta, batch_size):
 def predict_batch(restored, images, *, probs: bool = False, tta: Optional[str] = None,
                   scales: Sequence[float] = (1.0,), names: Optional[Sequence[str]] = None,
                   tile: Optional[Sequence[int]] = None, stride: Optional[Sequence[int]] = None,
-                  batch_size: int = 8) -> list:
+                  batch_size: int = BATCH_SIZE) -> list:
     """``predict`` for a list of images of any sizes; their tiles share batches.
 
     names: one label per image for error messages (default "image <i>").
@@ -346,7 +346,7 @@ def predict_batch(restored, images, *, probs: bool = False, tta: Optional[str] =
     arrays = [check_array(im, n, channels) for im, n in zip(images, names)]
     if not arrays:
         return []
-    if not tasks.kind(restored.config.task).dense:
+    if not tasks.kind(restored.config.data.task).dense:
         return _classify(restored, arrays, probs=probs, tta=tta, batch_size=batch_size)
     return _segment(restored, arrays, probs=probs, tta=tta, scales=scales, tile=tile,
                     stride=stride, batch_size=batch_size)

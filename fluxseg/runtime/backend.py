@@ -1,32 +1,20 @@
-"""The one switch for the forms fluxseg gives XLA's CPU backend.
+"""How fluxseg compiles for XLA's CPU backend: one switch over three choices.
 
-Two things change inside compiled functions on CPU, both measured
-(benchmarks/README.md, "Where the CPU time goes") and both exact:
+- `fast_forms()`: whether the function being traced uses operations in forms
+  XLA's CPU backend runs well, both exact: 1x1 convolutions as matmuls
+  (`fluxseg.models.conv.conv2d`) and max pooling as a maximum over strided
+  slices with a first-maximum gradient (`fluxseg.models.pool.max_pool_slices`).
+- `jit`: ``jax.jit`` with `compiler_options()`: on the CPU, convolutions go to
+  XLA's own (Eigen) convolution and only matmuls and reductions to YNNPACK.
+- `donate_argnums`: the arguments a train step donates: none on the CPU,
+  those asked for on GPU and TPU.
 
-- operations rewritten in forms XLA's CPU backend runs well: 1x1
-  convolutions as matmuls (`conv.conv2d`) and max pooling as a maximum over
-  strided slices with a first-maximum gradient (`pool.max_pool_slices`);
-- compiler options for fluxseg's jitted functions (`jit`): convolutions go
-  to XLA's own (Eigen) convolution instead of the YNNPACK library path, which
-  ran the U-Net's wide 3x3 convolutions and their weight gradients 2-4x
-  slower; matmuls and reductions stay on YNNPACK, where they are fast.
-
-Train steps on CPU do not donate their state (`donate_argnums`): with a
-donated state XLA copies every parameter that is read after its in-place
-update, which made the default experiment's step 5-9% slower and
-ResNet-50's 3.5%.
-
-A fourth thing is set per process, not per function: glibc's malloc settings
-for XLA's CPU runtime, which otherwise page-faults its large buffers back in
-on every call (`fluxseg.runtime.cpu_process`; launch.py and the `fluxseg` command
-re-execute themselves under them). The same switch turns it off.
-
-GPU and TPU keep the plain ops and no options: their compilers map the plain
-convolution onto cuDNN and the TPU's convolution units.
-
-``FLUXSEG_FAST_FORMS=on|off|auto`` (default auto: on for the CPU backend)
-overrides the choice, to compare both on one machine. It is read when a
-function is traced or jitted, so set it before the first call.
+The process-wide part, glibc's malloc settings, is `fluxseg.runtime.cpu_process`.
+GPU and TPU keep the plain ops and no options. ``FLUXSEG_FAST_FORMS=on|off|auto``
+(default auto: on for the CPU backend) sets the switch, to compare both on one
+machine; it is read when a function is traced or jitted, so set it before the
+first call. Why each choice, measured: benchmarks/README.md, "Where the CPU
+time goes" and "The training loop".
 """
 from __future__ import annotations
 
@@ -81,12 +69,10 @@ def compiler_options() -> dict[str, str]:
 def donate_argnums(*argnums: int) -> tuple[int, ...]:
     """The arguments a train step donates: `argnums` on GPU/TPU, where reusing
     the state's buffers in place saves a second copy of the state in device
-    memory; none under the CPU forms.
-
-    Donated inputs alias the outputs, so XLA copies each parameter that is
-    still read after the optimiser overwrites it (46 more copies in the
-    default experiment's step, ~2-3.5 ms of ~40; benchmarks/README.md). Host
-    memory holds two states easily; accelerator memory may not."""
+    memory; none under the CPU forms, where donated inputs alias the outputs
+    and XLA then copies each parameter still read after the optimiser
+    overwrites it. Host memory holds two states easily; accelerator memory
+    may not."""
     return () if _on_cpu() else tuple(argnums)
 
 

@@ -1,22 +1,14 @@
-"""The process-wide half of fluxseg's CPU fast path: glibc's malloc settings.
+"""The process-wide part of fluxseg's CPU fast path: glibc's malloc settings for XLA.
 
-XLA's CPU runtime allocates large buffers on every call: the temporary
-buffer of a compiled step (2.0 GB for a ResNet-50 train step at batch 16)
-and the packing buffers of each Eigen convolution (up to 116 MB). They are
-allocated on worker threads, whose glibc arenas cannot hold more than 64 MB,
-so glibc maps them fresh and unmaps them on free, and the kernel zero-fills
-every page again on the next call: 555,000 page faults and ~0.9 s of kernel
-time per ResNet-50 step on a 2-core EPYC, and 15,500 faults per step of the
-default experiment's small U-Net (benchmarks/README.md, "Where the CPU time
-goes"). Four glibc tunables change that: keep freed memory
-(``trim_threshold``, ``top_pad``), serve large blocks from the heap rather
-than separate maps (``mmap_max=0``), and back what is still mapped with
-transparent huge pages (``hugetlb=1``), 512 times fewer faults. A block over
-64 MB asked for on a worker thread is still mapped afresh on every call
-(glibc maps those whatever ``mmap_max`` says), so the kernel still zero-fills
-it, in huge pages: about 4-6% of CPU time in the ResNet-50 and default U-Net
-steps. The cost: a process keeps the memory of its peak until it exits, as a
-caching allocator does.
+XLA's CPU runtime allocates large buffers on worker threads on every call
+(a compiled step's temporary buffer, the packing buffers of each Eigen
+convolution). With glibc's defaults each is mapped afresh and unmapped on
+free, so the kernel zero-fills its pages again on the next call. `TUNABLES`
+keep freed memory (``trim_threshold``, ``top_pad``), serve large blocks from
+the heap rather than separate maps (``mmap_max=0``) and back what is still
+mapped with transparent huge pages (``hugetlb=1``). The cost: a process keeps
+the memory of its peak until it exits, as a caching allocator does. The
+measurements: benchmarks/README.md, "Where the CPU time goes", 4.
 
 glibc reads ``GLIBC_TUNABLES`` only when a process starts, so fluxseg's entry
 points (``launch.py``, the ``fluxseg`` command, the benchmark scripts) call
@@ -27,7 +19,7 @@ same command and the variable set. In a notebook, start Jupyter with it:
 When it applies follows ``FLUXSEG_FAST_FORMS`` (`fluxseg.runtime.backend`):
 ``off`` never, ``on`` always (on Linux with glibc), ``auto`` unless the host
 has an accelerator (``JAX_PLATFORMS`` names one, or an NVIDIA, AMD or TPU
-device node exists), since that was measured on CPU only. A
+device node exists), since the settings were measured on CPUs only. A
 ``GLIBC_TUNABLES`` already in the environment is left as it is.
 """
 from __future__ import annotations

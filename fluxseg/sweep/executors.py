@@ -1,6 +1,6 @@
 """Where the runs of a sweep execute: here (``local``) or on SLURM (``slurm``).
 
-Every run is its own process (``python -m fluxseg.sweep.child``, the
+Every run is its own process (``python -m fluxseg.cli.sweep_child``, the
 launcher's arguments), so a crash, a NaN or an out-of-memory error ends that
 run only. Its stdout and stderr go to ``<run>/log.txt`` and its exit status to
 ``<run>/exit.json``; whether it finished is read back from its workdir
@@ -51,7 +51,7 @@ class Launch:
                 "--config.progress_bar=False", *self.overrides, *run.config_args()]
 
     def command(self, run: Run) -> list[str]:
-        return [sys.executable, "-m", "fluxseg.sweep.child", *self.args(run)]
+        return [sys.executable, "-m", "fluxseg.cli.sweep_child", *self.args(run)]
 
     def start(self, run: Run, env: Optional[dict] = None) -> subprocess.Popen:
         """Starts the run's process, its output appended to its log.txt."""

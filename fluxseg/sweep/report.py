@@ -6,7 +6,7 @@ variant, the difference, its interval, Welch's p-value and a verdict in words
 (stats.welch, stats.verdict). Runs that did not finish are listed with their
 status and log, and a variant's numbers are over the runs that did: a
 comparison over unequal seed sets says so. The headline metrics, the ones
-plotted and put first, are the task's (``fluxseg.tasks.<Task>.HEADLINE``).
+plotted and put first, are the task's (``fluxseg.tasks.base.Task.headline``).
 
 The baseline: the variant whose overrides are ``{**variant's, **baseline}``
 (with ``--baseline variant=32s`` a grid of variant x lr compares each lr with
@@ -30,10 +30,10 @@ def _scalars(record: dict) -> dict:
 
 
 def _task_headline(configs: list[dict], metrics: set) -> list[str]:
-    from fluxseg import tasks
+    """The runs' tasks' headline scores (fluxseg.tasks: Task.headline), those the runs have."""
+    from fluxseg.train import build, config as config_lib
 
-    names = {c.get("task") or c.get("data", {}).get("task") for c in configs} - {None}
-    order = [m for name in sorted(names) for m in tasks.kind(name).HEADLINE]
+    order = [m for c in configs for m in build.task(config_lib.saved_config(c)).headline]
     return [m for m in dict.fromkeys(order) if m in metrics]
 
 

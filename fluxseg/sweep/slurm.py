@@ -1,12 +1,12 @@
 """A sweep on SLURM: one job array through submitit, one array task per run.
 
 Each task runs the same process as the local executor (a run's own
-``python -m fluxseg.sweep.child``) and waits for it. When SLURM is about to
+``python -m fluxseg.cli.sweep_child``) and waits for it. When SLURM is about to
 stop the job (time limit or preemption: submitit asks for SIGUSR2
 ``signal_delay_s`` before it), submitit calls ``RunJob.checkpoint``: the run
 gets SIGTERM, saves a checkpoint and exits, and submitit requeues the task,
 which resumes the run from its workdir. The child ignores SIGUSR2 itself
-(fluxseg/sweep/child.py), since SLURM signals every process of the step.
+(fluxseg/cli/sweep_child.py), since SLURM signals every process of the step.
 
 submitit is optional: ``pip install 'fluxseg[slurm]'``.
 """

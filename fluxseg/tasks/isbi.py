@@ -55,29 +55,32 @@ def objects(class_mask, foreground: int = 1) -> np.ndarray:
     return labels
 
 
-class Accumulator:
-    """Per-slice pixel and Rand errors, summed over eval batches (this process's rows)."""
+# The score names, in the order reports list them.
+SCORES = ("pixel_error", "rand_error")
 
-    def __init__(self, ignore_index: int = 255, foreground: int = 1):
-        self.ignore, self.foreground = ignore_index, foreground
-        self.pixel_errors, self.rand_errors = [], []
 
-    def add(self, preds, masks, valid=None) -> None:
-        """preds int [b, h, w]; masks int [b, H, W] (centre-cropped to h, w); valid bool [b]."""
-        preds, masks = np.asarray(preds), np.asarray(masks)
-        h, w = preds.shape[1:3]
-        top, left = (masks.shape[1] - h) // 2, (masks.shape[2] - w) // 2
-        masks = masks[:, top:top + h, left:left + w]
-        valid = np.ones(len(preds), bool) if valid is None else np.asarray(valid)
-        for pred, mask in zip(preds[valid], masks[valid]):
-            scored = mask != self.ignore
-            if not scored.any():
-                continue  # an unlabelled slice (e.g. the test volume)
-            self.pixel_errors.append(float(np.mean(pred[scored] != mask[scored])))
-            truth = np.where(scored, objects(mask, self.foreground), 0)
-            if truth.any():
-                self.rand_errors.append(adapted_rand_error(truth, objects(pred, self.foreground))[0])
+def sums(pred, mask, ignore_index: int, foreground: int = 1) -> dict:
+    """Additive sums of one slice's errors: per score, the error summed and the
+    slices counted (a slice with no scored pixel, e.g. an unlabelled test slice,
+    counts for neither; one with no cell pixel for the pixel error only).
 
-    def scores(self) -> dict:
-        mean = lambda x: float(np.mean(x)) if x else float("nan")  # noqa: E731
-        return {"pixel_error": mean(self.pixel_errors), "rand_error": mean(self.rand_errors)}
+    pred, mask: int [H, W] class ids of one slice, same shape.
+    """
+    pred, mask = np.asarray(pred), np.asarray(mask)
+    out = {f"{k}_{part}": np.zeros((), np.float64) for k in SCORES for part in ("sum", "count")}
+    scored = mask != ignore_index
+    if not scored.any():
+        return out
+    out["pixel_error_sum"] += np.mean(pred[scored] != mask[scored])
+    out["pixel_error_count"] += 1
+    truth = np.where(scored, objects(mask, foreground), 0)
+    if truth.any():
+        out["rand_error_sum"] += adapted_rand_error(truth, objects(pred, foreground))[0]
+        out["rand_error_count"] += 1
+    return out
+
+
+def scores(summed: dict) -> dict:
+    """The mean of each score over the slices ``sums`` counted (NaN where none was)."""
+    return {k: float(summed[f"{k}_sum"] / summed[f"{k}_count"]) if summed[f"{k}_count"] > 0 else float("nan")
+            for k in SCORES}

@@ -9,7 +9,7 @@ are summed across devices before dividing, so ignored pixels that happen to
 fall unevenly on the devices do not change the average.
 
 Targets: integer class ids, ``[B,H,W]`` masks or ``[B]`` labels. A target is
-ignored when it equals ``ignore_index`` (255 for masks) or is negative (-1
+ignored when it equals ``ignore_index`` (config.data.ignore_index) or is negative (-1
 marks padding rows of a classification eval batch).
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ import optax
 LossFn = Callable[..., tuple[jax.Array, jax.Array]]
 
 
-def valid_mask(target: jax.Array, ignore_index: int = 255) -> jax.Array:
+def valid_mask(target: jax.Array, ignore_index: int) -> jax.Array:
     """True where a target counts: not ``ignore_index`` and not negative."""
     return (target != ignore_index) & (target >= 0)
 
@@ -35,7 +35,7 @@ def _weights(target, valid, class_weights):
     return jnp.where(valid, cw[jnp.where(valid, target, 0)], 0.0)
 
 
-def softmax_cross_entropy(logits, target, *, ignore_index=255, class_weights=None,
+def softmax_cross_entropy(logits, target, *, ignore_index, class_weights=None,
                           pixel_weights=None):
     """Multi-class CE. logits [...,C], target [...] ints.
 
@@ -55,7 +55,7 @@ def softmax_cross_entropy(logits, target, *, ignore_index=255, class_weights=Non
     return jnp.sum(ce * w), jnp.sum(w)
 
 
-def sigmoid_binary_cross_entropy(logits, target, *, ignore_index=255, class_weights=None,
+def sigmoid_binary_cross_entropy(logits, target, *, ignore_index, class_weights=None,
                                  pixel_weights=None):
     """Binary CE on one logit channel. logits [...,1]; target > 0 is foreground.
 
@@ -71,7 +71,7 @@ def sigmoid_binary_cross_entropy(logits, target, *, ignore_index=255, class_weig
     return jnp.sum(bce * w), jnp.sum(w)
 
 
-def dice(logits, target, *, ignore_index=255, class_weights=None, smooth=1.0,
+def dice(logits, target, *, ignore_index, class_weights=None, smooth=1.0,
          pixel_weights=None):
     """Soft Dice loss per image, averaged over images (the denominator).
 

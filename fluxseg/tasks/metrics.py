@@ -1,11 +1,13 @@
-"""One metric engine: a streaming confusion matrix, plus top-k for classifiers.
+"""One metric engine: a confusion matrix, plus top-k hits for classifiers.
 
-The device side (jit-able) turns a batch of predictions into sums that add up
-across batches and devices: a ``[C, C]`` confusion matrix (rows = true class,
-columns = predicted class) and top-k hit counts. The host side turns the final
-sums into scores, with mmsegmentation's definitions: ignored targets (255,
-negative) never count; a class absent from both target and prediction has an
-undefined IoU and is left out of the means (NaN in the per-class list).
+Sums add up across batches, devices and processes: a ``[C, C]`` confusion
+matrix (rows = true class, columns = predicted class) and top-k hit counts,
+counted on the device in a jit-compiled step (``confusion_matrix``, int32 per
+batch) or on the host for images of any size (``confusion_counts``, int64).
+``scores`` turns a matrix into scores with mmsegmentation's definitions:
+ignored targets (the ignore index, negative ids) never count; a class absent
+from both target and prediction has an undefined IoU and is left out of the
+means (NaN in the per-class list).
 """
 from __future__ import annotations
 
@@ -18,8 +20,8 @@ import numpy as np
 from fluxseg.tasks.losses import valid_mask
 
 
-def confusion_matrix(pred, target, num_classes: int, ignore_index: int = 255):
-    """int32 ``[C, C]`` counts of (true, predicted) over valid targets.
+def confusion_matrix(pred, target, num_classes: int, ignore_index: int):
+    """int32 ``[C, C]`` counts of (true, predicted) over valid targets, on the device (jit-able).
 
     pred, target: integer arrays of the same shape (any rank).
     """
@@ -30,16 +32,29 @@ def confusion_matrix(pred, target, num_classes: int, ignore_index: int = 255):
     return counts.astype(jnp.int32).reshape(num_classes, num_classes)
 
 
-def topk_correct(logits, labels, ks: Sequence[int] = (1, 5), ignore_index: int = 255):
-    """{'top{k}': hits, 'count': valid labels}; logits [B,C], labels [B]."""
-    valid = valid_mask(labels, ignore_index)
-    order = jnp.argsort(-logits, axis=-1)
-    out = {"count": jnp.sum(valid).astype(jnp.int32)}
-    for k in ks:
-        k_eff = min(k, logits.shape[-1])
-        hit = jnp.any(order[:, :k_eff] == labels[:, None], axis=-1)
-        out[f"top{k}"] = jnp.sum(hit & valid).astype(jnp.int32)
-    return out
+def confusion_counts(pred, target, num_classes: int, ignore_index: int) -> np.ndarray:
+    """``confusion_matrix`` on the host in int64: exact past 2^31 pixels, for images of any size.
+
+    A Cityscapes-sized split (500 images of 2048x1024, ~1.05e9 pixels, most in
+    a few classes) or any larger one stays exact up to 9.2e18 pixels, where an
+    int32 matrix would wrap past 2^31.
+    """
+    pred, target = np.asarray(pred), np.asarray(target)
+    if pred.shape != target.shape:
+        raise ValueError(f"prediction {pred.shape} and target {target.shape} differ in shape")
+    n = int(num_classes)
+    valid = valid_mask(target, ignore_index) & (target < n)
+    idx = target[valid].astype(np.int64) * n + np.clip(pred[valid].astype(np.int64), 0, n - 1)
+    return np.bincount(idx, minlength=n * n).astype(np.int64).reshape(n, n)
+
+
+def topk_hits(ranking, labels, k: int, num_classes: int, ignore_index: int):
+    """Labels among the ``k`` highest of ``ranking`` (logits or probabilities [B, C]),
+    over valid labels [B] (as the confusion matrix counts them); numpy or jax."""
+    xp = np if isinstance(ranking, np.ndarray) else jnp
+    valid = valid_mask(labels, ignore_index) & (labels < num_classes)
+    top = xp.argsort(-ranking, axis=-1)[:, :k]
+    return xp.sum(xp.any(top == labels[:, None], axis=-1) & valid)
 
 
 def scores(cm, class_names: Sequence[str] | None = None) -> dict:
@@ -71,12 +86,6 @@ def scores(cm, class_names: Sequence[str] | None = None) -> dict:
     return out
 
 
-def topk_scores(sums: dict) -> dict:
-    """{'top1': ..., 'top5': ...} accuracies from summed ``topk_correct`` counts."""
-    n = max(int(sums["count"]), 1)
-    return {k: float(v) / n for k, v in sums.items() if k.startswith("top")}
-
-
 def _nanmean(x) -> float:
     x = np.asarray(x, np.float64)
     return float(np.nanmean(x)) if np.any(~np.isnan(x)) else float("nan")
@@ -84,6 +93,6 @@ def _nanmean(x) -> float:
 
 def add(a, b):
     """Sums two metric pytrees leaf by leaf (None is the empty sum)."""
-    if a is None:
-        return b
+    if a is None or b is None:
+        return b if a is None else a
     return jax.tree_util.tree_map(lambda x, y: x + y, a, b)

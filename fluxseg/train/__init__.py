@@ -6,7 +6,8 @@
     from fluxseg.train.checkpoint import restore
     restored = restore(workdir)                # .model .variables .config .preprocess
 
-Modules: config (every key and its default), step (the pure per-device
+Modules: config (every key and its default; check, resolve, migration of
+saved configs), validate (the value checks behind config.check), step (the pure per-device
 train/eval steps), parallel (pmap and jit+shard_map wrappers), optim,
 checkpoint, loop, preemption (SIGTERM -> save and stop), writers (JSON lines,
 TensorBoard, PNG), build (config -> model/optimiser/task). What differs by

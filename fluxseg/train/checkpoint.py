@@ -69,12 +69,16 @@ class _Quiet:
 
 
 class Checkpoints:
-    """A thin CheckpointManager for TrainState + meta."""
+    """A thin CheckpointManager for TrainState + meta.
 
-    def __init__(self, workdir: str, *, keep_last: int = 2, keep_best: int = 1,
-                 best_metric: str = "mIoU", best_mode: str = "max",
-                 async_save: bool = True, read_only: bool = False):
-        self.workdir, self.best_metric, self.async_save = workdir, best_metric, async_save
+    A training run passes its config's checkpoint keys (keep_last, keep_best,
+    best_metric, best_mode, async_checkpoints); ``reader`` opens a workdir to read.
+    """
+
+    def __init__(self, workdir: str, *, keep_last: int, keep_best: int, best_metric: str,
+                 best_mode: str, async_save: bool, read_only: bool = False):
+        self.best_metric = best_metric
+        self.workdir, self.async_save = workdir, async_save
         self._saving: Optional[int] = None  # the step whose save Orbax is finishing
         policies = [ocp.checkpoint_managers.LatestN(n=max(int(keep_last), 1))]
         get = lambda m: float(m[best_metric])  # noqa: E731
@@ -101,6 +105,12 @@ class Checkpoints:
 
     def step_dir(self, step: int) -> str:
         return os.path.join(self.directory, str(step))
+
+    @classmethod
+    def reader(cls, workdir: str) -> "Checkpoints":
+        """The checkpoints of ``workdir``, read-only (keeping and ranking play no part)."""
+        return cls(workdir, keep_last=1, keep_best=0, best_metric="", best_mode="max",
+                   async_save=False, read_only=True)
 
     def latest_step(self) -> Optional[int]:
         return self.manager.latest_step()
@@ -313,13 +323,14 @@ def abstract(tree: Any, sharding) -> Any:
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), tree)
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)  # compared and hashed by identity: predictors are cached per object
 class Restored:
     """A trained model ready for a notebook: ``model.apply(variables, x)``.
 
     model: the flax module (no cross-device BatchNorm axis).
     variables: {'params', 'batch_stats'?} on one device.
-    config: the resolved training config (ConfigDict).
+    config: the resolved training config (ConfigDict), migrated to today's keys;
+        config.data.channels is the input channels the model takes.
     preprocess: uint8/float RGB [...,H,W,3] -> model input (the weights' own).
     step: the training step of the checkpoint.
     """
@@ -330,10 +341,6 @@ class Restored:
     step: int
     workdir: str
 
-    def spec(self):
-        from fluxseg.train import build
-        return build.step_spec(self.config, with_optimizer=False)
-
 
 def restore(workdir: str, step: Optional[int] = None, *, device=None) -> Restored:
     """Loads the checkpoint of ``workdir`` (the latest, or ``step``) onto one device.
@@ -343,7 +350,7 @@ def restore(workdir: str, step: Optional[int] = None, *, device=None) -> Restore
     """
     from fluxseg.train import build
 
-    ckpt = Checkpoints(workdir, read_only=True, async_save=False)
+    ckpt = Checkpoints.reader(workdir)
     try:
         steps = ckpt.all_steps()
         ckpt.report_unfinished()
@@ -360,7 +367,7 @@ def restore(workdir: str, step: Optional[int] = None, *, device=None) -> Restore
 
         def load(s):
             meta = ckpt.meta(s)
-            config = config_lib.saved_config(meta["config"])
+            config = config_lib.saved_config(meta["config"], meta["image_shape"])
             model = build.model(config)
             return config, model, ckpt.restore_model_variables(s, model, tuple(meta["image_shape"]), sharding)
 

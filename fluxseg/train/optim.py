@@ -15,6 +15,9 @@ from typing import Any, Sequence
 import jax
 import optax
 
+NAMES = ("sgd", "adam", "adamw", "rmsprop")
+SCHEDULES = ("constant", "cosine", "poly")
+
 
 def path_str(path) -> str:
     """'/'-joined key path of a pytree leaf, e.g. 'vgg16/block1_conv1/kernel'."""
@@ -75,7 +78,7 @@ def schedule(cfg, total_updates: int) -> optax.Schedule:
     elif kind == "poly":
         main = optax.polynomial_schedule(lr, end, float(cfg.power), decay_steps)
     else:
-        raise ValueError(f"unknown schedule {kind!r}; expected 'constant', 'cosine' or 'poly'")
+        raise ValueError(f"unknown schedule {kind!r}; expected one of {SCHEDULES}")
     if warmup <= 0:
         return main
     ramp = optax.linear_schedule(0.0, lr, warmup)
@@ -119,7 +122,7 @@ def create(cfg, total_steps: int, frozen_patterns: Sequence[str] = ()) -> tuple[
     elif name == "adamw":
         chain.append(optax.adamw(lr, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, weight_decay=wd))
     else:
-        raise ValueError(f"unknown optimizer {name!r}; expected 'sgd', 'adam', 'adamw' or 'rmsprop'")
+        raise ValueError(f"unknown optimizer {name!r}; expected one of {NAMES}")
     tx = optax.chain(*chain)
     if accum > 1:
         tx = optax.MultiSteps(tx, every_k_schedule=accum).gradient_transformation()

@@ -31,7 +31,7 @@ AXIS = {"pmap": "batch", "jit": "data"}
 class DataParallel:
     """Devices, data placement and the step wrapper of one parallel mode."""
 
-    def __init__(self, mode: str = "jit", devices=None):
+    def __init__(self, mode: str, devices=None):
         if mode not in AXIS:
             raise ValueError(f"parallel must be 'pmap' or 'jit', got {mode!r}")
         if mode == "pmap" and jax.process_count() > 1:

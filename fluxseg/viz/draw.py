@@ -35,38 +35,47 @@ def _cmap(colormap, n: int) -> np.ndarray:
     return cmap if len(cmap) >= n else default_colormap(n)
 
 
-def colorize(mask: np.ndarray, colormap: Optional[np.ndarray], ignore_index: int = 255) -> np.ndarray:
-    """int [H,W] class ids -> uint8 [H,W,3]; ignored pixels white."""
+def _ignored(mask: np.ndarray, ignore_index: Optional[int]) -> np.ndarray:
+    """bool [H,W]: the pixels marked unlabelled (none when ``ignore_index`` is None: a prediction)."""
     mask = np.asarray(mask)
-    n = int(max(mask[mask != ignore_index].max(initial=0) + 1, 2))
+    return np.zeros(mask.shape, bool) if ignore_index is None else mask == ignore_index
+
+
+def colorize(mask: np.ndarray, colormap: Optional[np.ndarray], ignore_index: Optional[int] = None) -> np.ndarray:
+    """int [H,W] class ids -> uint8 [H,W,3]; pixels equal to ``ignore_index`` white."""
+    mask = np.asarray(mask)
+    ignored = _ignored(mask, ignore_index)
+    n = int(max(mask[~ignored].max(initial=0) + 1, 2))
     cmap = _cmap(colormap, n)
-    out = cmap[np.clip(np.where(mask == ignore_index, 0, mask), 0, len(cmap) - 1)]
-    out[mask == ignore_index] = 255
+    out = cmap[np.clip(np.where(ignored, 0, mask), 0, len(cmap) - 1)]
+    out[ignored] = 255
     return out
 
 
-def overlay(image: np.ndarray, mask: np.ndarray, colormap=None, ignore_index: int = 255,
+def overlay(image: np.ndarray, mask: np.ndarray, colormap=None, ignore_index: Optional[int] = None,
             alpha: float = 0.5) -> np.ndarray:
     """The image with the colour mask blended in (alpha = mask weight); ignored pixels untouched."""
     image = _rgb(image).astype(np.float32)
     colours = colorize(mask, colormap, ignore_index).astype(np.float32)
-    keep = (np.asarray(mask) == ignore_index)[..., None]
+    keep = _ignored(mask, ignore_index)[..., None]
     out = np.where(keep, image, (1 - alpha) * image + alpha * colours)
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 
 def legend_entries(masks: Sequence[np.ndarray], class_names=None, colormap=None,
-                   ignore_index: int = 255) -> list[tuple[str, tuple]]:
-    """(name, colour) for every class present in ``masks``, in class order."""
+                   ignore_index: Optional[int] = None, predictions: Sequence[np.ndarray] = ()
+                   ) -> list[tuple[str, tuple]]:
+    """(name, colour) for every class present in ``masks`` (whose ``ignore_index``
+    pixels are unlabelled) and ``predictions`` (none unlabelled), in class order."""
     present = set()
-    for m in masks:
+    for m, ignore in [*((m, ignore_index) for m in masks), *((p, None) for p in predictions)]:
         m = np.asarray(m)
-        present.update(int(v) for v in np.unique(m[m != ignore_index]))
+        present.update(int(v) for v in np.unique(m[~_ignored(m, ignore)]))
     cmap = _cmap(colormap, max(present, default=0) + 1 if present else 2)
     names = list(class_names) if class_names is not None else []
     entries = [(names[k] if k < len(names) else str(k), tuple(int(c) for c in cmap[min(k, len(cmap) - 1)]))
                for k in sorted(present)]
-    if any(np.any(np.asarray(m) == ignore_index) for m in masks):
+    if any(_ignored(m, ignore_index).any() for m in masks):
         entries.append(("ignored", WHITE))
     return entries
 
@@ -160,12 +169,13 @@ def _widest(entries, font_px: int) -> int:
     return max(font_px + 3 + int(probe.textlength(name, font=font)) + 6 + 8 for name, _ in entries)
 
 
-def prediction_grid(images, masks, preds, colormap=None, ignore_index=255, class_names=None,
-                    min_size: int = 128) -> np.ndarray:
+def prediction_grid(images, masks, preds, colormap=None, ignore_index: Optional[int] = None,
+                    class_names=None, min_size: int = 128) -> np.ndarray:
     """One row per example: image | truth | prediction, with a legend of the classes shown.
 
     images uint8 [N,H,W,3]; masks, preds int [N,h,w] (h,w <= H,W: centred,
-    the rest white, as for the unpadded U-Net's smaller output).
+    the rest white, as for the unpadded U-Net's smaller output); truth pixels
+    equal to ``ignore_index`` are white.
     """
     rows = []
     for img, m, p in zip(images, masks, preds):
@@ -175,10 +185,10 @@ def prediction_grid(images, masks, preds, colormap=None, ignore_index=255, class
             canvas = np.full((H, W, 3), 255, np.uint8)
             h, w = lab.shape
             t, l = (H - h) // 2, (W - w) // 2
-            canvas[t:t + h, l:l + w] = colorize(lab, colormap, ignore_index)
+            canvas[t:t + h, l:l + w] = colorize(lab, colormap, ignore_index if lab is m else None)
             row.append(canvas)
         rows.append(row)
-    legend = legend_entries([*masks, *preds], class_names, colormap, ignore_index)
+    legend = legend_entries(masks, class_names, colormap, ignore_index, predictions=preds)
     return panel_grid(rows, ("image", "truth", "prediction"), legend, min_height=min_size)
 
 

@@ -51,3 +51,13 @@ def test_profile_thread_busy_time_counts_nested_and_overlapping_ops_once():
 def test_unknown_benchmark_is_an_error_naming_the_choices():
     r = _bench("nope", timeout=60)
     assert r.returncode == 2 and "models, profile, train-step, gpu" in r.stderr
+
+
+def test_list_names_each_benchmark_and_the_script_it_runs():
+    r = _bench("list", timeout=60)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = dict(line.split(None, 1) for line in r.stdout.splitlines())
+    assert set(rows) == {"models", "profile", "train-step", "gpu"}
+    for name, path in rows.items():
+        assert os.path.isfile(path) and os.path.dirname(path) == os.path.join(REPO, "benchmarks"), (name, path)
+    assert rows["train-step"].endswith("train_step.py") and rows["gpu"].endswith("gpu_suite.sh")

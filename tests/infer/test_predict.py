@@ -1,7 +1,9 @@
-"""fluxseg.predict / predict_batch: tiling, overlap-tile seams, one compilation, TTA, classifiers.
+"""fluxseg.predict / predict_batch: tiles of the training size, averaged logits,
+overlap-tile without seams, one compilation, TTA, classifiers, binary heads.
 
-References are built without the functions under test: model.apply on the
-whole image, np.pad(mode='reflect') for mirrored context, numpy softmax.
+References are built without the functions under test: model.apply on whole
+images or on windows at offsets written out by hand, np.pad(mode='reflect')
+for mirrored context, numpy softmax.
 """
 import logging
 
@@ -47,12 +49,31 @@ class TinyClassifier(nn.Module):
 
 
 def _restored(model, crop, task="segmentation", eval_mode="pad", seed=0):
+    """A run as fluxseg.restore gives it: the config records task, crop, eval mode and channels."""
     x = jnp.zeros((1, *crop, 3))
-    variables = model.init(jax.random.key(seed, impl="rbg"), x, train=False)
-    config = ml_collections.ConfigDict({"task": task, "model": "test",
-                                        "data": {"crop_size": crop, "eval_mode": eval_mode}})
+    variables = jax.jit(lambda k: model.init(k, x, train=False))(jax.random.key(seed, impl="rbg"))
+    config = ml_collections.ConfigDict({"model": "test", "data": {
+        "task": task, "crop_size": crop, "eval_mode": eval_mode, "channels": 3}})
     return Restored(model=model, variables=variables, config=config,
                     preprocess=preprocess.get("unit"), step=0, workdir="")
+
+
+def _unet(crop, **kw):
+    return _restored(models.create("unet", features=4, **kw), crop)
+
+
+def _windows(r, padded, tile, out, starts_rows, starts_cols):
+    """Logits averaged over the windows at the given offsets of a padded image: [rows, cols, K]."""
+    total = count = None
+    for i in starts_rows:
+        for j in starts_cols:
+            logits = _apply(r, padded[i:i + tile[0], j:j + tile[1]])
+            if total is None:
+                size = (starts_rows[-1] + out[0], starts_cols[-1] + out[1])
+                total, count = np.zeros((*size, logits.shape[-1])), np.zeros((*size, 1))
+            total[i:i + out[0], j:j + out[1]] += logits
+            count[i:i + out[0], j:j + out[1]] += 1
+    return total / count
 
 
 def _apply(r, image):
@@ -212,3 +233,75 @@ def test_classifier_resizes_or_centre_crops_as_configured(mode):
         canvas[3:9, 2:10] = tiny
         np.testing.assert_allclose(fluxseg.predict(r, tiny, probs=True), _softmax(_apply(r, canvas)),
                                    atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def same_unet():
+    return _unet((16, 16), num_classes=3, padding="same")
+
+
+def test_one_tile_is_the_model_itself(same_unet):
+    image = _image((16, 16), 11)
+    np.testing.assert_allclose(infer.predict_logits(same_unet, image), _apply(same_unet, image),
+                               atol=1e-5)
+
+
+def test_overlapping_tiles_average_logits_before_argmax(same_unet):
+    image = _image((24, 29), 12)
+    got = infer.predict_logits(same_unet, image)
+    # Tiles of 16 overlapping by a third (stride 16 - 16 // 3 = 11), the last one flush with
+    # the border: rows at 0 and 8, columns at 0, 11 and 13.
+    want = _windows(same_unet, image, (16, 16), (16, 16), [0, 8], [0, 11, 13])
+    assert got.shape == want.shape == (24, 29, 3)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    mask = infer.predict(same_unet, image)
+    assert mask.shape == (24, 29) and mask.dtype == np.int32
+    np.testing.assert_array_equal(mask, np.argmax(want, -1))
+
+
+def test_images_smaller_than_a_tile_are_mirrored_up_to_it_and_keep_their_size(same_unet):
+    image = _image((9, 13), 13)
+    padded = np.pad(image, ((0, 7), (0, 3), (0, 0)), mode="reflect")  # bottom/right to 16x16
+    np.testing.assert_allclose(infer.predict_logits(same_unet, image),
+                               _apply(same_unet, padded)[:9, :13], atol=1e-5)
+    assert infer.predict(same_unet, image).shape == (9, 13)
+
+
+def test_overlap_tile_of_one_output_tile_and_of_two_by_two():
+    r = _unet((204, 204), num_classes=2, padding="valid")
+    assert infer.output_size(r, (204, 204), 3)[:2] == (20, 20)
+    # An image of exactly one output tile: the model on its mirror-padded self (92 = (204 - 20) / 2).
+    image = _image((20, 20), 14)
+    np.testing.assert_allclose(infer.predict_logits(r, image),
+                               _apply(r, np.pad(image, ((92, 92), (92, 92), (0, 0)), mode="reflect")),
+                               atol=1e-5)
+    # 30x25: output tiles of 20 at offsets on the pooling stride (16), 0 and 16 on both axes,
+    # over a region of 36x36 mirrored beyond the image.
+    image = _image((30, 25), 15)
+    padded = np.pad(image, ((92, 92 + 6), (92, 92 + 11), (0, 0)), mode="reflect")
+    want = _windows(r, padded, (204, 204), (20, 20), [0, 16], [0, 16])[:30, :25]
+    np.testing.assert_allclose(infer.predict_logits(r, image), want, atol=1e-5)
+    assert infer.predict(r, image).shape == (30, 25)
+
+
+def test_binary_head_gives_a_0_1_mask():
+    r = _unet((16, 16), num_classes=1, padding="same")
+    image = _image((20, 18), 16)
+    logits = infer.predict_logits(r, image)
+    np.testing.assert_array_equal(infer.predict(r, image), (logits[..., 0] > 0).astype(np.int32))
+    probs = fluxseg.predict(r, image, probs=True)
+    np.testing.assert_allclose(probs[..., 0], 1 / (1 + np.exp(-logits[..., 0])), atol=1e-6)
+
+
+def test_mirror_pad_reflects_repeatedly():
+    image = np.arange(12, dtype=np.uint8).reshape(3, 4, 1)
+    np.testing.assert_array_equal(infer.mirror_pad(image, 2, 1, 3, 0),
+                                  np.pad(image, ((2, 1), (3, 0), (0, 0)), mode="reflect"))
+    big = infer.mirror_pad(image, 7, 5, 9, 6)
+    np.testing.assert_array_equal(big, np.pad(image, ((7, 5), (9, 6), (0, 0)), mode="reflect"))
+
+
+def test_window_starts_cover_the_axis():
+    for size, out, stride, want in [(24, 16, 11, [0, 8]), (100, 20, 20, [0, 20, 40, 60, 80]),
+                                    (7, 16, 11, [0]), (33, 10, 3, [0, 3, 6, 9, 12, 15, 18, 21, 23])]:
+        assert infer.window_starts(size, out, stride) == want

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
+import _reference
 from fluxseg.tasks import isbi as isbi_metrics
 
-metrics = pytest.importorskip("skimage.metrics")
+metrics = _reference.need("skimage.metrics")
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -31,16 +33,21 @@ def test_perfect_and_merged_segmentations():
     assert isbi_metrics.adapted_rand_error(true, merged)[0] == pytest.approx(err)
 
 
-def test_accumulator_scores_connected_cells_and_skips_unlabelled():
-    mask = np.zeros((1, 8, 8), int)
-    mask[0, :, :3], mask[0, :, 5:] = 1, 1
+def test_slice_sums_score_connected_cells_and_skip_unlabelled_slices():
+    mask = np.zeros((8, 8), int)
+    mask[:, :3], mask[:, 5:] = 1, 1
     pred = mask.copy()
-    pred[0, :, 3:5] = 1                      # the membrane predicted as cell: cells merge
-    acc = isbi_metrics.Accumulator()
-    acc.add(pred, mask)
-    acc.add(pred, np.full((1, 8, 8), 255))   # unlabelled slice: not scored
-    s = acc.scores()
-    assert s["pixel_error"] == pytest.approx(16 / 64)
-    truth = isbi_metrics.objects(mask[0])
-    assert s["rand_error"] == pytest.approx(metrics.adapted_rand_error(truth, (pred[0] == 1) * 1)[0])
-    assert len(acc.pixel_errors) == 1
+    pred[:, 3:5] = 1                         # the membrane predicted as cell: cells merge
+    other = mask.copy()
+    other[:2] = 0                            # a second slice, with fewer cell pixels predicted
+    sums = isbi_metrics.sums(pred, mask, 255)
+    for more in (isbi_metrics.sums(other, mask, 255), isbi_metrics.sums(pred, np.full((8, 8), 255), 255)):
+        sums = {k: sums[k] + more[k] for k in sums}  # the unlabelled third slice adds nothing
+    s = isbi_metrics.scores(sums)
+    assert sums["pixel_error_count"] == sums["rand_error_count"] == 2
+    assert s["pixel_error"] == pytest.approx((16 / 64 + 12 / 64) / 2)
+    truth = ndimage.label(mask == 1)[0]      # 4-connected cells, as the challenge counts objects
+    want = [metrics.adapted_rand_error(truth, ndimage.label(p == 1)[0])[0] for p in (pred, other)]
+    assert s["rand_error"] == pytest.approx(np.mean(want)) and want[0] != want[1]
+    empty = isbi_metrics.scores(isbi_metrics.sums(pred, np.full((8, 8), 255), 255))
+    assert np.isnan(empty["pixel_error"]) and np.isnan(empty["rand_error"])

@@ -33,13 +33,13 @@ def test_ignore_pixels_change_nothing(name):
     ignored = mask.copy()
     ignored[0, :2, :] = 255
     ignored[1, 3, 4] = 255
-    base = losses.mean_loss(name, logits, ignored)
+    base = losses.mean_loss(name, logits, ignored, ignore_index=255)
     # Whatever the logits under ignored pixels are, the loss is the same ...
     other = logits.copy()
     other[ignored == 255] = np.random.RandomState(9).randn(int((ignored == 255).sum()), 4) * 50
-    np.testing.assert_allclose(losses.mean_loss(name, other, ignored), base, rtol=1e-6)
+    np.testing.assert_allclose(losses.mean_loss(name, other, ignored, ignore_index=255), base, rtol=1e-6)
     # ... and so is its gradient there: zero.
-    g = jax.grad(lambda l: losses.mean_loss(name, l, ignored))(jnp.asarray(logits))
+    g = jax.grad(lambda l: losses.mean_loss(name, l, ignored, ignore_index=255))(jnp.asarray(logits))
     assert float(jnp.abs(g[ignored == 255]).max()) == 0.0
     assert float(jnp.abs(g[ignored != 255]).max()) > 0.0
 
@@ -47,17 +47,17 @@ def test_ignore_pixels_change_nothing(name):
 def test_softmax_ce_matches_hand_computation_with_ignore_and_class_weights():
     logits, mask = _logits_and_mask(1)
     mask[0, 0, :3] = 255
-    np.testing.assert_allclose(losses.mean_loss("softmax_ce", logits, mask), _hand_ce(logits, mask),
+    np.testing.assert_allclose(losses.mean_loss("softmax_ce", logits, mask, ignore_index=255), _hand_ce(logits, mask),
                                rtol=1e-5)
     w = np.array([0.5, 2.0, 1.0, 3.0], np.float32)
-    got = losses.mean_loss("softmax_ce", logits, mask, class_weights=w)
+    got = losses.mean_loss("softmax_ce", logits, mask, class_weights=w, ignore_index=255)
     np.testing.assert_allclose(got, _hand_ce(logits, mask, w), rtol=1e-5)
 
 
 def test_ignored_rows_in_classification_labels():
     logits = np.random.RandomState(2).randn(4, 3).astype(np.float32)
     labels = np.array([0, 2, -1, 1], np.int32)
-    got = losses.mean_loss("softmax_ce", logits, labels)
+    got = losses.mean_loss("softmax_ce", logits, labels, ignore_index=255)
     np.testing.assert_allclose(got, _hand_ce(logits[[0, 1, 3]], labels[[0, 1, 3]]), rtol=1e-6)
 
 
@@ -70,18 +70,18 @@ def test_sigmoid_bce_is_binary_ce_over_valid_pixels():
     y = (mask > 0).astype(np.float32)
     bce = -(y * np.log(p) + (1 - y) * np.log(1 - p))
     want = bce[mask != 255].mean()
-    np.testing.assert_allclose(losses.mean_loss("sigmoid_bce", logits, mask), want, rtol=1e-5)
+    np.testing.assert_allclose(losses.mean_loss("sigmoid_bce", logits, mask, ignore_index=255), want, rtol=1e-5)
 
 
 def test_dice_is_per_image_and_perfect_prediction_scores_zero():
     mask = np.array([[[0, 1], [1, 2]], [[2, 2], [0, 255]]], np.int32)
     perfect = np.where(mask[..., None] == np.arange(3), 40.0, -40.0).astype(np.float32)
-    assert float(losses.mean_loss("dice", perfect, mask)) < 1e-4
+    assert float(losses.mean_loss("dice", perfect, mask, ignore_index=255)) < 1e-4
     # Splitting the batch and summing (total, weight) gives the whole-batch value.
     logits, m = _logits_and_mask(4, shape=(4, 6, 6), c=3)
-    t_all, w_all = losses.dice(logits, m)
-    t1, w1 = losses.dice(logits[:1], m[:1])
-    t2, w2 = losses.dice(logits[1:], m[1:])
+    t_all, w_all = losses.dice(logits, m, ignore_index=255)
+    t1, w1 = losses.dice(logits[:1], m[:1], ignore_index=255)
+    t2, w2 = losses.dice(logits[1:], m[1:], ignore_index=255)
     np.testing.assert_allclose((t1 + t2) / (w1 + w2), t_all / w_all, rtol=1e-6)
 
 

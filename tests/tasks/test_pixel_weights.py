@@ -17,20 +17,21 @@ def test_weighted_ce_multiplies_pixels_and_keeps_the_valid_count():
     target = rng.integers(0, 3, (2, 5, 6)).astype(np.int32)
     target[0, 0] = 255
     weights = rng.uniform(0.5, 12, (2, 5, 6)).astype(np.float32)
-    total, count = losses.softmax_cross_entropy(logits, target, pixel_weights=weights)
+    total, count = losses.softmax_cross_entropy(logits, target, pixel_weights=weights, ignore_index=255)
     logp = jax.nn.log_softmax(logits)
     valid = target != 255
     ce = -np.take_along_axis(np.asarray(logp), np.where(valid, target, 0)[..., None], -1)[..., 0]
     np.testing.assert_allclose(total, np.sum(ce * weights * valid), rtol=1e-5)
     assert float(count) == valid.sum()  # normalised by valid pixels, not by the weights
-    t1, c1 = losses.softmax_cross_entropy(logits, target, pixel_weights=np.ones_like(weights))
-    t0, c0 = losses.softmax_cross_entropy(logits, target)
+    t1, c1 = losses.softmax_cross_entropy(logits, target, pixel_weights=np.ones_like(weights), ignore_index=255)
+    t0, c0 = losses.softmax_cross_entropy(logits, target, ignore_index=255)
     np.testing.assert_allclose([t1, c1], [t0, c0], rtol=1e-6)
 
 
 def test_train_step_uses_the_batch_weight_on_the_output_tile():
     model = models.create("unet", num_classes=2, features=2, padding="valid")
-    spec = StepSpec(model=model, tx=optax.sgd(0.0), task=tasks.create("segmentation", num_classes=2))
+    spec = StepSpec(model=model, tx=optax.sgd(0.0), task=tasks.create("segmentation", num_classes=2,
+                                                                     ignore_index=255))
     state = init_state(model, spec.tx, 0, (188, 188, 1), rng_impl="rbg")
     rng = np.random.default_rng(1)
     batch = {"image": rng.integers(0, 256, (2, 188, 188, 1), dtype=np.uint8),

@@ -29,7 +29,7 @@ from fluxseg.train import build, checkpoint, checksums, config as config_lib, da
 assert jax.device_count() == 4 and jax.process_count() == num_processes
 SHAPE = (32, 32, 3)
 cfg = config_lib.from_values(dict(
-    model="resnet18", model_kwargs={"width": 8}, num_classes=5, task="classification",
+    model="resnet18", model_kwargs={"width": 8}, num_classes=5, data=dict(task="classification"),
     loss="softmax_ce", dtype="float32", preprocess="unit", num_train_steps=2,
     optim=dict(name="sgd", learning_rate=0.1, momentum=0.9, weight_decay=1e-4,
                schedule="constant", frozen=None)))
@@ -44,7 +44,8 @@ spec = build.step_spec(cfg, axis_name=dp.axis_name)
 state = dp.init(lambda seed: S.init_state(spec.model, spec.tx, seed, SHAPE, "rbg"), 0)
 step = dp.train_step(functools.partial(S.train_step, spec=spec))
 losses = []
-ckpt = checkpoint.Checkpoints(workdir, keep_best=0)
+ckpt = checkpoint.Checkpoints(workdir, keep_last=cfg.keep_last, keep_best=0, best_metric=cfg.best_metric,
+                             best_mode=cfg.best_mode, async_save=cfg.async_checkpoints)
 for i in range(2):
     state, m = step(state, dp.put_batch({"image": images[i, rows], "label": labels[i, rows]}))
     losses.append(float(parallel.to_host(m["loss"])))
@@ -59,7 +60,8 @@ damage.barrier("copied")
 if process_id == 1:
     intact = checksums.problems
     checksums.problems = lambda d, items: ["simulated"] if d.endswith("/2") else intact(d, items)
-resumer = checkpoint.Checkpoints(copy, keep_best=0)
+resumer = checkpoint.Checkpoints(copy, keep_last=cfg.keep_last, keep_best=0, best_metric=cfg.best_metric,
+                             best_mode=cfg.best_mode, async_save=cfg.async_checkpoints)
 found = resumer.resume(lambda: checkpoint.abstract(jax.eval_shape(
     lambda: S.init_state(spec.model, spec.tx, 0, SHAPE, "rbg")), dp.replicated),
     on_damaged="fallback", check_meta=lambda meta: None)

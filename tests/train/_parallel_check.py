@@ -25,7 +25,7 @@ from fluxseg.train import build, config as config_lib, parallel, step as S
 assert jax.device_count() == 8, jax.devices()
 
 cfg = config_lib.from_values(dict(
-    model="resnet18", model_kwargs={"width": 8}, num_classes=5, task="classification",
+    model="resnet18", model_kwargs={"width": 8}, num_classes=5, data=dict(task="classification"),
     loss="softmax_ce", dtype="float32", preprocess="unit", num_train_steps=2,
     optim=dict(name="sgd", learning_rate=0.1, momentum=0.9, weight_decay=1e-4,
                schedule="constant", frozen=(r"^layer2_",))))

@@ -33,7 +33,7 @@ def test_a_folder_given_to_jax_is_kept(tmp_path):
     env = _env(JAX_COMPILATION_CACHE_DIR=str(tmp_path / "mine"),
                **{compile_cache.ENV: str(tmp_path / "fluxseg")})
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True).stdout
+                         check=True, timeout=300).stdout
     assert out.strip() == str(tmp_path / "mine")
 
 

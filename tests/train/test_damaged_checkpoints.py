@@ -26,7 +26,7 @@ RUN = dict(num_train_steps=6, checkpoint_every_steps=2, keep_last=3, keep_best=0
 def source(small_shapes_dir, tmp_path_factory):
     workdir = str(tmp_path_factory.mktemp("damage") / "run")
     loop.train_and_evaluate(tiny_config(small_shapes_dir, **RUN), workdir)
-    assert checkpoint.Checkpoints(workdir, read_only=True).all_steps() == [2, 4, 6]
+    assert checkpoint.Checkpoints.reader(workdir).all_steps() == [2, 4, 6]
     return workdir
 
 
@@ -174,7 +174,7 @@ def test_resume_falls_back_to_the_newest_intact_step_and_moves_the_damaged_one_a
     assert sorted(os.listdir(os.path.join(aside, CASES[case][0]))) == damaged_files  # kept, not deleted
     # Steps 5-6 were trained again from step 4 and step 6 saved anew: exactly the lost checkpoint.
     assert result["step"] == 6
-    assert checkpoint.Checkpoints(run, read_only=True).all_steps() == [2, 4, 6]
+    assert checkpoint.Checkpoints.reader(run).all_steps() == [2, 4, 6]
     _equal(_variables(run), _variables(source))
 
 

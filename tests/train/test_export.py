@@ -22,7 +22,7 @@ FORMATS = ("stablehlo", "savedmodel", "onnx")
 TOL = 1e-4
 # The segmentation run is conftest's tiny_run (a width-4 padded U-Net); these two are trained here.
 RUNS = {
-    "cls": dict(model="resnet18", model_kwargs={"width": 4}, task="classification",
+    "cls": dict(model="resnet18", model_kwargs={"width": 4},
                 **{"data.task": "classification"}),
     "valid": dict(model_kwargs={"features": 4, "padding": "valid"}, num_classes=2,
                   **{"data.binary": True, "data.scale_range": (6.0, 6.0), "data.crop_size": (188, 188),

@@ -14,7 +14,7 @@ from fluxseg.train.step import init_state
 def test_frozen_backbone_stays_as_initialised_and_gradcam_on_the_run_is_not_blank(tiny, tmp_path):
     workdir = str(tmp_path / "frozen")
     config = tiny(model="gap_classifier", model_kwargs={"backbone": "resnet18", "freeze_backbone": True},
-                  task="classification", loss="softmax_ce", num_train_steps=4, checkpoint_every_steps=2,
+                  loss="softmax_ce", num_train_steps=4, checkpoint_every_steps=2,
                   num_eval_images=0, best_metric="top1", **{"data.task": "classification",
                                                             "data.crop_size": (64, 64),
                                                             "data.scale_range": (2.0, 2.0)})

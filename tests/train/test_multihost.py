@@ -8,8 +8,10 @@ import jax
 import ml_collections
 import numpy as np
 
-from _helpers import CACHE_ENV, HERE, REPO, run_python
+from _helpers import CACHE_ENV, REPO, run_python
 from fluxseg.train import build, checkpoint
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 SCRIPT = os.path.join(HERE, "_multihost_check.py")
 
@@ -51,7 +53,7 @@ def test_two_processes_equal_one_process(tmp_path):
     model = build.model(cfg)
     shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), np.zeros((1, 32, 32, 3)),
                                                train=False))
-    ckpt = checkpoint.Checkpoints(workdir, read_only=True)
+    ckpt = checkpoint.Checkpoints.reader(workdir)
     restored = ckpt.restore_variables(2, checkpoint.abstract(
         dict(shapes), jax.sharding.SingleDeviceSharding(jax.devices()[0])))
     for path, v in jax.tree_util.tree_flatten_with_path(restored)[0]:

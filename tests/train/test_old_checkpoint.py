@@ -16,7 +16,7 @@ def test_checkpoint_v1_restores_and_predicts_as_when_it_was_written(tmp_path):
     workdir = str(tmp_path / "run")
     shutil.copytree(FIXTURE, workdir)  # restore must not need to write next to the fixture
     r = fluxseg.restore(workdir)
-    assert r.step == 2 and r.config.model == "unet" and r.config.task == "segmentation"
+    assert r.step == 2 and r.config.model == "unet" and r.config.data.task == "segmentation"
     assert int(r.config.num_classes) == 6 and tuple(r.config.data.crop_size) == (32, 32)
     image = np.load(os.path.join(FIXTURE, "image.npy"))
     want = np.load(os.path.join(FIXTURE, "logits.npy"))

@@ -11,7 +11,7 @@ from fluxseg.train import step as S
 
 
 def _cfg(model, kwargs, **kw):
-    c = dict(model=model, model_kwargs=kwargs, num_classes=6, task="segmentation",
+    c = dict(model=model, model_kwargs=kwargs, num_classes=6,
              loss="softmax_ce", dtype="float32", preprocess="unit", num_train_steps=10,
              optim=dict(name="sgd", learning_rate=0.1, momentum=0.9, schedule="constant",
                         frozen=None))
@@ -42,7 +42,7 @@ def test_bfloat16_compute_keeps_float32_parameters_and_loss():
 
 
 def _resnet_cfg(frozen, **optim_kw):
-    cfg = _cfg("resnet18", {"width": 4}, task="classification", num_classes=5)
+    cfg = _cfg("resnet18", {"width": 4}, data=dict(task="classification"), num_classes=5)
     cfg.optim.frozen = frozen
     cfg.optim.update(optim_kw)
     return cfg
@@ -129,7 +129,7 @@ def test_trainable_parameters_take_the_step_they_take_without_freezing():
 
 
 def test_hybrid_freezes_its_vgg16_by_default():
-    cfg = _cfg("hybrid_vgg16_resnet50", {}, task="classification", num_classes=10)
+    cfg = _cfg("hybrid_vgg16_resnet50", {}, data=dict(task="classification"), num_classes=10)
     module = build.model(cfg)
     patterns = build.frozen_patterns(cfg, module)
     shapes = jax.eval_shape(lambda: module.init(jax.random.key(0), jnp.zeros((1, 64, 64, 3)),

@@ -1,7 +1,7 @@
 """One drawing path: colours in RGB order, titles and a legend of the classes shown."""
 import numpy as np
 
-from fluxseg.viz import draw as infer_draw
+from fluxseg.viz import draw
 from fluxseg.viz.draw import prediction_grid
 
 CMAP = np.array([[0, 0, 0], [230, 25, 75], [60, 180, 75], [255, 225, 25]], np.uint8)
@@ -27,7 +27,7 @@ def test_training_grid_has_titles_panels_in_dataset_colours_and_a_legend():
     legend_colours = {tuple(c) for c in legend.reshape(-1, 3)}
     assert {(0, 0, 0), (230, 25, 75), (60, 180, 75)} <= legend_colours
     # The prediction panel (third column) shows class 2 where the model said so, in RGB order.
-    title_h = infer_draw.TITLE_PX + 6
+    title_h = draw.TITLE_PX + 6
     row = grid[title_h + 4 * 8 + 2]
     assert any(tuple(px) == (60, 180, 75) for px in row[2 * (128 + 4):])
 
@@ -35,9 +35,9 @@ def test_training_grid_has_titles_panels_in_dataset_colours_and_a_legend():
 def test_overlay_blends_only_labelled_pixels():
     image = np.full((4, 5, 3), 100, np.uint8)
     mask = np.array([[1] * 5, [0] * 5, [255] * 5, [3] * 5])
-    out = infer_draw.overlay(image, mask, CMAP, alpha=0.5)
+    out = draw.overlay(image, mask, CMAP, 255, alpha=0.5)
     np.testing.assert_array_equal(out[0, 0], np.round((np.array([100] * 3) + CMAP[1]) / 2))
     np.testing.assert_array_equal(out[2], image[2])  # ignored: untouched
-    entries = infer_draw.legend_entries([mask], NAMES, CMAP)
+    entries = draw.legend_entries([mask], NAMES, CMAP, 255)
     assert [n for n, _ in entries] == ["background", "circle", "triangle", "ignored"]
     assert dict(entries)["triangle"] == (255, 225, 25)

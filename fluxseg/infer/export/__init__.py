@@ -87,8 +87,8 @@ def export(restored, format: str, out: str, *, batch: Union[int, str] = "dynamic
         raise ExportError(f"unknown export format {format!r}; choose from: {', '.join(FORMATS)}")
     _require(format, verify)
     if class_names is None:
-        from fluxseg.infer.classes import class_meta
-        class_names = class_meta(restored.config)[0]
+        from fluxseg.infer.classes import run_task
+        class_names = run_task(restored.config)[0].names
     serving = build_serving(restored, batch=batch, size=size, dtype=dtype, class_names=class_names)
     serving.metadata["format"] = format
     os.makedirs(out, exist_ok=True)

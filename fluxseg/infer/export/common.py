@@ -227,7 +227,7 @@ def metadata(restored, serving: Serving, dtype: str, class_names: Optional[list]
     fn = preprocess_lib.get(config.preprocess)
     return {
         "fluxseg_export": 1,
-        "model": config.model, "task": config.task, "step": int(restored.step),
+        "model": config.model, "task": config.data.task, "step": int(restored.step),
         "workdir": os.path.abspath(restored.workdir) if restored.workdir else None,
         "dtype": dtype, "trained_dtype": config.dtype,
         "classes": names, "num_logits": k,
@@ -246,7 +246,7 @@ def metadata(restored, serving: Serving, dtype: str, class_names: Optional[list]
 
 def _notes(config, serving: Serving, out) -> list[str]:
     notes = []
-    if tasks.kind(config.task).dense:
+    if tasks.kind(config.data.task).dense:
         notes.append("fluxseg.predict tiles an image of any size with the trained crop and averages "
                      "overlapping logits; this artifact runs the model once on the whole input.")
         if any(s.offset for s in serving.sizes):

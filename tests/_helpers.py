@@ -1,4 +1,4 @@
-"""Helpers shared by the training tests (imported as `_helpers`)."""
+"""Helpers shared by the tests (imported as `_helpers`): tiny configs, subprocesses, references."""
 from __future__ import annotations
 
 import atexit
@@ -10,8 +10,7 @@ import tempfile
 
 import ml_collections
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # XLA compilation dominates these tests on CPU (a tiny U-Net's train step takes
 # ~10 s to compile, and identical steps recur across tests and subprocesses),
@@ -123,7 +122,9 @@ def isbi_errors_by_hand(workdir: str) -> tuple[float, float]:
     (Arganda-Carreras et al. 2015), averaged over slices."""
     import numpy as np
     from scipy import ndimage
-    from skimage.metrics import adapted_rand_error
+
+    import _reference
+    adapted_rand_error = _reference.need("skimage.metrics").adapted_rand_error
 
     pixel, rand = [], []
     for ids, batch, _ in saved_model_predictions(workdir):
@@ -138,3 +139,43 @@ def isbi_errors_by_hand(workdir: str) -> tuple[float, float]:
             if truth.any():
                 rand.append(adapted_rand_error(truth, ndimage.label(pred == 1)[0])[0])
     return float(np.mean(pixel)), float(np.mean(rand))
+
+
+def hand_confusion(preds, targets, n: int, ignore: int = 255):
+    """int64 [n, n] (true, predicted) counts, pixel by pixel in Python: a reference for the
+    metric engine; targets equal to ``ignore`` or outside 0..n-1 never count."""
+    import numpy as np
+
+    cm = np.zeros((n, n), np.int64)
+    for p, t in zip(preds, targets):
+        for tv, pv in zip(np.ravel(t), np.ravel(p)):
+            if tv != ignore and 0 <= tv < n:
+                cm[tv, pv] += 1
+    return cm
+
+
+def hand_metrics(cm) -> dict:
+    """pixel_acc, mean_acc, mIoU, fwIoU and the per-class 'iou' list of a confusion matrix,
+    written out from mmsegmentation's definitions and Long et al. (2015)'s fwIoU."""
+    import math
+
+    import numpy as np
+
+    n, total = len(cm), cm.sum()
+    acc, iou = [], []
+    for c in range(n):
+        tp, gt, pr = cm[c, c], cm[c].sum(), cm[:, c].sum()
+        acc.append(tp / gt if gt else math.nan)
+        iou.append(tp / (gt + pr - tp) if gt + pr - tp else math.nan)
+    defined = lambda xs: [x for x in xs if not math.isnan(x)]  # noqa: E731
+    fw = sum(cm[c].sum() / total * iou[c] for c in range(n) if cm[c].sum())
+    return {"pixel_acc": np.trace(cm) / total, "mean_acc": np.mean(defined(acc)),
+            "mIoU": np.mean(defined(iou)), "fwIoU": fw, "iou": iou}
+
+
+def shapes_examples(data_dir: str, split: str) -> list:
+    """The examples of fluxseg_shapes/small's ``split`` as stored (numpy dicts), read with tfds alone."""
+    import tensorflow_datasets as tfds
+
+    return list(tfds.as_numpy(tfds.load("fluxseg_shapes/small", split=split, data_dir=data_dir,
+                                        shuffle_files=False)))

@@ -1,6 +1,6 @@
 """The process a sweep starts for one run: ``fluxseg train`` with the sweep's signals.
 
-    python -m fluxseg.sweep.child --config FILE[:ARG] --workdir RUNDIR [--config.KEY=VALUE ...]
+    python -m fluxseg.cli.sweep_child --config FILE[:ARG] --workdir RUNDIR [--config.KEY=VALUE ...]
 
 takes exactly the arguments of ``python launch.py`` and runs the same
 launcher. Before that it ignores SIGINT and SIGUSR2 (the choice survives the

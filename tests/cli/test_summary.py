@@ -51,5 +51,6 @@ def test_summary_options_and_bad_input(capsys):
 
 def test_console_script_is_installed():
     exe = Path(sys.executable).parent / "fluxseg"
-    out = subprocess.run([str(exe), "summary", "cnn_small", "--json"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([str(exe), "summary", "cnn_small", "--json"], capture_output=True, text=True, check=True,
+                         timeout=300).stdout
     assert json.loads(out)["total"] == 3_453_121
