@@ -60,7 +60,8 @@ def _imports(path: str) -> set[str]:
             found.add(node.module)
             if node.module == "fluxseg":
                 found.update(f"fluxseg.{a.name}" for a in node.names)
-        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "fluxseg":
+        elif (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+              and node.value.id == "fluxseg" and not node.attr.startswith("__")):  # not fluxseg.__file__
             lazy = fluxseg._LAZY.get(node.attr)
             found.add(lazy[0] if lazy else f"fluxseg.{node.attr}")
     return {m for m in found if m.startswith("fluxseg.")}

@@ -37,9 +37,8 @@ def git_state(source: Optional[str] = None) -> dict:
     """{'commit', 'dirty', 'root'} of the checkout holding ``source`` (default: fluxseg's);
     commit None when it is not a git checkout (an installed package). dirty: any
     tracked file changed or an untracked file present."""
-    import fluxseg
-
-    source = source or os.path.dirname(os.path.abspath(fluxseg.__file__))
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # fluxseg/
+    source = source or package
     root = _git(source, "rev-parse", "--show-toplevel")
     if root is None:
         return {"commit": None, "dirty": None, "root": None}

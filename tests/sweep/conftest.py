@@ -1,4 +1,4 @@
-"""Fixtures of the sweep tests: the training tests' helpers (tests/train/_helpers.py),
+"""Fixtures of the sweep tests: the tests' shared helpers (tests/_helpers.py),
 the small shapes data, and the tiny experiment file."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from _sweep_paths import HERE, REPO
 
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "train"))
+sys.path.insert(0, os.path.dirname(HERE))
 
 from _helpers import CACHE_ENV, build_small_shapes  # noqa: E402
 

@@ -15,7 +15,7 @@ def fake_run(workdir, final=None, *, ckpt_steps=(TOTAL,), returncode=0, log="", 
     """A workdir as the training loop leaves it: config.json, metrics.jsonl, checkpoints/<step>/."""
     os.makedirs(workdir, exist_ok=True)
     with open(os.path.join(workdir, "config.json"), "w") as f:
-        json.dump({"task": "segmentation", "num_train_steps": TOTAL,
+        json.dump({"num_classes": 3, "num_train_steps": TOTAL,
                    "data": {"eval_split": "validation", "task": "segmentation"}}, f)
     with open(os.path.join(workdir, "metrics.jsonl"), "w") as f:
         for step in (50, TOTAL):

@@ -1,6 +1,6 @@
-"""The sweep tests' experiment: tests/train/_helpers.tiny_config, a U-Net with 4 base
+"""The sweep tests' experiment: tests/_helpers.tiny_config, a U-Net with 4 base
 channels on 32x32 shapes that trains in seconds. The tests pass the data with
---config.data.data_dir=DIR (the small shapes data of tests/train/conftest.py).
+--config.data.data_dir=DIR (the small shapes data of tests/conftest.py).
 
 Commands:
     python launch.py --config tests/sweep/tiny_experiment.py --workdir /tmp/tiny --config.data.data_dir=DIR
@@ -16,8 +16,8 @@ LONG = 300  # steps of the run that the resume test kills half-way
 
 def get_config(arg=None):
     del arg  # 'resume' only selects the sweep below
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "train", "_helpers.py")
-    spec = importlib.util.spec_from_file_location("fluxseg_tests_train_helpers", path)
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_helpers.py")
+    spec = importlib.util.spec_from_file_location("fluxseg_tests_helpers", path)
     helpers = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(helpers)
     return helpers.tiny_config(None, num_eval_images=0)

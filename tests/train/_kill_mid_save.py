@@ -11,8 +11,10 @@ import os
 import signal
 import sys
 
-from _helpers import tiny_config
-from fluxseg.train import checksums, loop
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/: _helpers
+
+from _helpers import tiny_config  # noqa: E402
+from fluxseg.train import checksums, loop  # noqa: E402
 
 data_dir, workdir, step = sys.argv[1], sys.argv[2], int(sys.argv[3])
 write = checksums.write

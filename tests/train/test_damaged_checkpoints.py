@@ -13,7 +13,7 @@ import jax
 import numpy as np
 import pytest
 
-from _helpers import HERE, run_python, tiny_config
+from _helpers import REPO, run_python, tiny_config
 from fluxseg import cli
 from fluxseg.train import checkpoint, checksums, config as config_lib, loop
 from fluxseg.train.checkpoint import CheckpointMismatchError, DamagedCheckpointError
@@ -200,7 +200,7 @@ def test_resume_never_starts_over_when_no_step_can_be_read(run, small_shapes_dir
 def test_a_save_killed_mid_write_is_ignored_by_restore_and_resume(run, source, small_shapes_dir, caplog):
     # Resume to step 8 in a fresh process that is SIGKILLed while Orbax finishes step 8's save
     # (after its items are written, before the directory gets its final name).
-    proc = run_python([os.path.join(HERE, "_kill_mid_save.py"), small_shapes_dir, run, "8"], check=False)
+    proc = run_python([os.path.join(REPO, "tests", "train", "_kill_mid_save.py"), small_shapes_dir, run, "8"], check=False)
     assert proc.returncode == -9, proc.stderr[-3000:]
     names = sorted(os.listdir(os.path.join(run, "checkpoints")))
     assert names[:3] == ["2", "4", "6"] and names[3].startswith("8.orbax-checkpoint-tmp"), names
@@ -224,7 +224,7 @@ def test_the_commands_end_with_the_one_message(run, small_shapes_dir, capsys):
     experiment = os.path.join(os.path.dirname(run), "tiny.py")
     with open(experiment, "w") as f:  # the run's own config as an experiment file
         f.write("import sys\n"
-                f"sys.path.insert(0, {HERE!r})\n"
+                f"sys.path.insert(0, {os.path.join(REPO, 'tests')!r})\n"
                 "from _helpers import tiny_config\n\n\n"
                 f"def get_config():\n    return tiny_config({small_shapes_dir!r}, **{RUN!r})\n")
     proc = run_python(["launch.py", "--config", experiment, "--workdir", run,
