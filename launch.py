@@ -11,9 +11,9 @@ Re-running a command in the same workdir resumes it. SIGTERM saves a
 checkpoint and exits with status 0.
 """
 if __name__ == "__main__":
-    from fluxseg import cpu_process
+    from fluxseg.runtime import cpu_process
 
     cpu_process.reexec()  # glibc's malloc settings for XLA's CPU runtime; before JAX loads
-    from fluxseg.launcher import run
+    from fluxseg.cli.train import run
 
     run()

@@ -16,7 +16,7 @@ import sys
 import time
 from typing import Callable
 
-from fluxseg import cpu_process  # imports no framework
+from fluxseg.runtime import cpu_process  # imports no framework
 
 # A line on stdout that starts with this carries a worker's JSON result; the
 # libraries print their own chatter, so the driver reads only these lines.
@@ -186,7 +186,7 @@ def parse_results(stdout: str) -> list[dict]:
 def allocator_env(env: dict, framework: str, peer_allocator: str = "default") -> dict:
     """A worker's environment with the right glibc malloc settings.
 
-    The fluxseg (jax) worker runs under fluxseg's (`fluxseg/cpu_process.py`),
+    The fluxseg (jax) worker runs under fluxseg's (`fluxseg/runtime/cpu_process.py`),
     as `launch.py` and the `fluxseg` command do. A peer runs as its users run
     it, without them, unless ``peer_allocator='fluxseg'``.
     """

@@ -85,14 +85,14 @@ def _timed(fn, reps: int) -> float:
 def run_case(name: str, case: dict, steps: int, reps: int, dtype: str) -> dict:
     import jax
     from fluxseg.data import device_augment
-    from fluxseg.models.fast_forms import donate_argnums, jit
+    from fluxseg.runtime.backend import donate_argnums, jit
     from fluxseg.train import build, step as S
     from fluxseg.train import config as config_lib
     from fluxseg.train.parallel import DataParallel
 
     c = config_lib.from_values(dict(
         model=case["model"], model_kwargs=case.get("model_kwargs", {}), num_classes=case["classes"],
-        task=case["task"], loss="softmax_ce",
+        data=dict(task=case["task"]), loss="softmax_ce",
         preprocess="unit", dtype=dtype, num_train_steps=10,
         optim=dict(name="sgd", learning_rate=0.01, momentum=0.9)))
     dp = DataParallel("jit")

@@ -55,15 +55,15 @@ def _restored():
     import ml_collections
 
     from fluxseg import models
-    from fluxseg.models.fast_forms import jit
+    from fluxseg.runtime.backend import jit
     from fluxseg.train.checkpoint import Restored
     from fluxseg.weights import preprocess
 
     model = models.create("fcn_resnet18", num_classes=CLASSES)
     variables = jit(lambda k: model.init(k, jnp.zeros((1, *TILE, 3)), train=False))(
         jax.random.key(0, impl="rbg"))
-    config = ml_collections.ConfigDict({"task": "segmentation", "model": "fcn_resnet18",
-                                        "data": {"crop_size": TILE, "eval_mode": "pad"}})
+    config = ml_collections.ConfigDict({"model": "fcn_resnet18", "data": {
+        "task": "segmentation", "crop_size": TILE, "eval_mode": "pad", "channels": 3}})
     return Restored(model=model, variables=variables, config=config,
                     preprocess=preprocess.get("unit"), step=0, workdir="")
 

@@ -186,7 +186,7 @@ def run_case(case: str, rounds: int, cache: str) -> dict:
 def step_rate(model: str, case: str, batch: int, reps: int = 3) -> float:
     """img/s of MODEL's train step (fluxseg.train.step, SGD) on device-resident synthetic batches."""
     import jax
-    from fluxseg.models.fast_forms import donate_argnums, jit
+    from fluxseg.runtime.backend import donate_argnums, jit
     from fluxseg.train import build
     from fluxseg.train import config as config_lib
     from fluxseg.train import step as S
@@ -194,8 +194,9 @@ def step_rate(model: str, case: str, batch: int, reps: int = 3) -> float:
                                "isbi": ((572, 572), 2, 1), "default": ((64, 64), 6, 3)}[case]
     task = "classification" if case == "rrc" else "segmentation"
     c = config_lib.from_values(dict(
-        model=model, num_classes=classes, task=task, loss="softmax_ce", preprocess="unit",
-        num_train_steps=10, optim=dict(name="sgd", learning_rate=0.01, momentum=0.9)))
+        model=model, num_classes=classes, data=dict(task=task), loss="softmax_ce",
+        preprocess="unit", num_train_steps=10,
+        optim=dict(name="sgd", learning_rate=0.01, momentum=0.9)))
     spec = build.step_spec(c)
     state = S.init_state(spec.model, spec.tx, 0, (*size, channels), rng_impl="rbg")
     rng = np.random.default_rng(0)

@@ -52,7 +52,7 @@ def parse_args(argv=None):
     p.add_argument("--peer-allocator", choices=("default", "fluxseg"), default="default",
                    help="glibc malloc settings of the torch and Keras workers: 'default' as the environment gives them "
                         "(without fluxseg's GLIBC_TUNABLES, as their users run them), 'fluxseg' the same as the fluxseg "
-                        "worker's (fluxseg/cpu_process.py)")
+                        "worker's (fluxseg/runtime/cpu_process.py)")
     p.add_argument("--timeout", type=float, default=900, help="seconds per worker before it is killed")
     p.add_argument("--json", help="write every result (all repetitions) to this file")
     # Worker mode, used by the driver.

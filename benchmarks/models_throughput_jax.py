@@ -38,7 +38,7 @@ def run(a) -> list[dict]:
     import optax
 
     from fluxseg import models
-    from fluxseg.models.fast_forms import jit
+    from fluxseg.runtime.backend import jit
 
     try:
         backend = jax.default_backend()
@@ -123,7 +123,7 @@ def _train_step(model, variables, x, y, jax, optax, jit):
     every output position, no metrics, no preprocessing. The state is donated
     where fluxseg's own steps donate it: on GPU/TPU, where its buffers are then
     updated in place as in the peers, and not on CPU, where donating made the
-    step slower (fast_forms.donate_argnums).
+    step slower (fluxseg.runtime.backend.donate_argnums).
     """
     tx = optax.sgd(C.LR, momentum=C.MOMENTUM)
     params, stats = variables["params"], {k: v for k, v in variables.items() if k != "params"}
@@ -144,7 +144,7 @@ def _train_step(model, variables, x, y, jax, optax, jit):
         updates, opt_state = tx.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), dict(new_stats), opt_state, rng), loss
 
-    from fluxseg.models.fast_forms import donate_argnums
+    from fluxseg.runtime.backend import donate_argnums
     return jit(step, donate_argnums=donate_argnums(0)), (state, x, y)
 
 

@@ -33,7 +33,7 @@ import tempfile
 import time
 from typing import NamedTuple
 
-from fluxseg import cpu_process
+from fluxseg.runtime import cpu_process
 
 if __name__ == "__main__":
     cpu_process.reexec()  # glibc's malloc settings, as launch.py runs; before JAX loads
@@ -154,7 +154,7 @@ def main(argv=None) -> int:
     import optax
 
     from fluxseg import models
-    from fluxseg.models.fast_forms import compiler_options, jit
+    from fluxseg.runtime.backend import compiler_options, jit
     import models_throughput_jax as MJ
 
     kwargs = json.loads(a.model_kwargs) | ({"dtype": jnp.bfloat16} if a.dtype == "bfloat16" else {})

@@ -69,7 +69,7 @@ def jax_worker(args):
     import numpy as np
 
     from fluxseg import models, viz
-    from fluxseg.models.fast_forms import jit
+    from fluxseg.runtime.backend import jit
 
     rng = np.random.default_rng(0)
     if "gradcam" in args.cases:

@@ -9,28 +9,20 @@ background). Nothing downloads.
 Model: unet, base width 8, 'same' padding (output = input size), BatchNorm
 after every 3x3 conv (norm='batch'), 0.49 M parameters; softmax
 cross-entropy + Dice; Adam 1e-2, cosine decay, 50 warmup steps; batch 16;
-1500 steps (12 epochs); eval every 500 steps.
-Expected: validation mIoU 0.865 ± 0.012 (0.847-0.877) over 7 runs: seeds
-0-4 on this CPU's own instruction set (AVX2) and seeds 0, 1 under
-XLA_FLAGS=--xla_cpu_max_isa=SSE4_2 (per run: AVX2 0.848 0.872 0.873 0.869
-0.865, SSE4.2 0.847 0.877). Reproduce with
+1500 steps (12 epochs); eval every 500 steps. BatchNorm keeps the run off the
+all-background plateau on which the paper's U-Net (norm=None) sits for a
+seed- and CPU-dependent number of steps; Dice lifts the small shape classes.
+Expected: validation mIoU 0.865 ± 0.012 (0.847-0.877) over 7 runs, seeds 0-4
+on the CPU's own instruction set and seeds 0, 1 under
+XLA_FLAGS=--xla_cpu_max_isa=SSE4_2 (chance, all background: 0.133), in about
+a minute and a half on 2 CPU cores. The runs, the timings and the recipes
+tried before: benchmarks/README.md ("learning_spread.py", "The training loop");
+reproduce with
     python benchmarks/learning_spread.py --seeds 0,1,2,3,4 --isa native,SSE4_2 --steps 1500
-About 1.2-1.3 min wall on 2 CPU cores, compile and evals included: 76-78 s on
-an AMD EPYC (Zen 5) on 2026-11-30, 68-73 s when the compilation cache holds
-a previous run's functions, mIoU 0.8502 (117-127 s and 0.8492 before the
-speed work: FLUXSEG_FAST_FORMS=off, i.e. the plain lax ops, glibc's default
-malloc and a donated train state, and tf.data's autotuning stalls at epoch
-ends; 214 s and 0.8482, the seed-0 AVX2 figure above, on the slower machine
-of the sweep).
-Chance, all background: mIoU 0.133.
-Why BatchNorm: without it (the paper's U-Net, norm=None) the same recipe
-sat on the all-background plateau for a seed- and CPU-dependent number of
-steps: at 600 steps seeds 0-4 gave 0.283 0.297 0.273 0.544 0.294, and the
-1500-step run ended at 0.671-0.712 depending on the machine. With BatchNorm
-the 600-step runs give 0.454-0.763 (seed 0 is the slow one on both
-instruction sets: 0.454 and 0.480) and every full run ends within 0.03.
 Leaves in the workdir: checkpoints/, metrics.jsonl, tensorboard/,
-predictions_<step>.png (image | truth | prediction), config.json.
+predictions_<step>.png (image | truth | prediction), config.json,
+environment.jsonl (code commit, packages, devices, XLA flags; a line per start).
+The BatchNorm ablation over seeds: experiments/ablation_unet_batchnorm.py.
 """
 import ml_collections
 
@@ -45,7 +37,7 @@ def get_config(arg=None):
     c.data.name = "fluxseg_shapes"
     c.data.crop_size = (64, 64)
     c.data.cache = True
-    c.loss = "softmax_ce+dice"  # Dice lifts the small shape classes (without BatchNorm: 0.71 vs 0.64 mIoU with CE alone)
+    c.loss = "softmax_ce+dice"
     c.optim.name = "adam"
     c.optim.learning_rate = 1e-2
     c.optim.schedule = "cosine"

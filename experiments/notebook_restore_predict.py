@@ -7,8 +7,9 @@
 #     FLUXSEG_WORKDIR=runs/default python experiments/notebook_restore_predict.py
 #
 # and it writes its figures to $FLUXSEG_NOTEBOOK_OUT (default
-# <workdir>/notebook). `fluxseg.restore` needs neither TensorFlow nor torch;
-# only the last cells (the dataset and its metrics) load TensorFlow.
+# <workdir>/notebook); in Jupyter they also show inline. `fluxseg.restore`
+# needs neither TensorFlow nor torch; the cells from the dataset on load
+# TensorFlow. One cell exports the run and reloads it with jax alone.
 
 # %%
 import os
@@ -23,7 +24,23 @@ from matplotlib.patches import Patch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import fluxseg  # noqa: E402
-from fluxseg import infer_draw  # noqa: E402
+from fluxseg.viz import draw  # noqa: E402
+
+
+
+def show(fig):
+    """The figure inline when this runs in Jupyter (Agg draws nothing on screen); no-op as a script."""
+    try:
+        get_ipython  # noqa: B018  defined only inside IPython
+    except NameError:
+        return
+    import io
+
+    from IPython.display import Image as Picture, display
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=80)  # as a picture: Agg registers no inline figure formatter
+    display(Picture(data=png.getvalue()))
+
 
 WORKDIR = os.environ.get("FLUXSEG_WORKDIR", "runs/default")
 OUT = os.environ.get("FLUXSEG_NOTEBOOK_OUT") or os.path.join(WORKDIR, "notebook")
@@ -63,31 +80,55 @@ print("mask sizes:", [m.shape for m in masks])
 # ## Image, truth, prediction, overlay
 
 # %%
-cmap, names = info.colormap, info.class_names
+cmap, names, ignore = info.colormap, info.class_names, restored.config.data.ignore_index
 fig, axes = plt.subplots(len(images), 4, figsize=(10, 2.6 * len(images)), squeeze=False)
 for row, (im, t, m) in enumerate(zip(images, truths, masks)):
-    panels = [im, infer_draw.colorize(t, cmap), infer_draw.colorize(m, cmap),
-              infer_draw.overlay(im, m, cmap)]
+    panels = [im, draw.colorize(t, cmap, ignore), draw.colorize(m, cmap),
+              draw.overlay(im, m, cmap)]
     for ax, panel, title in zip(axes[row], panels, ("image", "truth", "prediction", "overlay")):
         ax.imshow(panel, interpolation="nearest")
         ax.set_title(f"{title} {im.shape[0]}x{im.shape[1]}" if title == "image" else title)
         ax.axis("off")
-shown = infer_draw.legend_entries([*truths, *masks], names, cmap)
+shown = draw.legend_entries(truths, names, cmap, ignore, predictions=masks)
 fig.legend(handles=[Patch(facecolor=np.array(c) / 255, edgecolor="k", label=n) for n, c in shown],
            loc="lower center", ncol=min(len(shown), 6), frameon=False)
 fig.tight_layout(rect=(0, 0.06, 1, 1))
 fig.savefig(os.path.join(OUT, "predictions.png"), dpi=80)
+show(fig)
 plt.close(fig)
+
+# %% [markdown]
+# ## Export and reload
+# The run as a `jax.export` artifact (what `fluxseg export --format stablehlo`
+# writes), reloaded with jax alone, as a consumer without fluxseg would, and
+# compared with `fluxseg.predict`'s logits on a validation image at the
+# dataset's own size (one tile: the same computation).
+
+# %%
+from jax import export as jax_export  # noqa: E402
+
+from fluxseg import infer  # noqa: E402
+
+export_dir = fluxseg.export(restored, "stablehlo", os.path.join(OUT, "export"))
+with open(os.path.join(export_dir, "model.jaxexport"), "rb") as f:
+    reloaded = jax_export.deserialize(bytearray(f.read()))
+sample = next(examples)["image"]
+exported = reloaded.call(sample[None])
+reference = infer.predict_logits(restored, sample, tile=sample.shape[:2])
+rel = float(np.max(np.abs(np.asarray(exported["logits"][0]) - reference)) / np.max(np.abs(reference)))
+same = bool(np.array_equal(np.asarray(exported["class_ids"][0]), fluxseg.predict(restored, sample, tile=sample.shape[:2])))
+print(f"export parity on {sample.shape[0]}x{sample.shape[1]}: logits within {rel:.1e} of predict's range, "
+      f"class ids equal: {same}")
 
 # %% [markdown]
 # ## The metric table
 # `fluxseg eval` in Python: every validation image once at its own size.
 
 # %%
-from fluxseg.evaluate import evaluate  # noqa: E402
+from fluxseg.infer.evaluation import evaluate  # noqa: E402
 
 result = evaluate(WORKDIR, out_dir=os.path.join(OUT, "eval"), progress=False)
-head = [k for k in ("pixel_acc", "mean_acc", "mIoU", "fwIoU") if k in result]
+head = result["headline"]  # the task's leading scores
 rows = [[n, "n/a" if np.isnan(result[f"IoU/{n}"]) else f"{100 * result[f'IoU/{n}']:.1f}",
          f"{result['support'][i]}"] for i, n in enumerate(result["class_names"])]
 fig, ax = plt.subplots(figsize=(5, 0.6 + 0.3 * (len(rows) + 2)))
@@ -97,5 +138,6 @@ table = ax.table(cellText=rows, colLabels=["class", "IoU (%)", "pixels"], loc="c
 table.scale(1, 1.2)
 fig.tight_layout()
 fig.savefig(os.path.join(OUT, "metrics.png"), dpi=100)
+show(fig)
 plt.close(fig)
 print(open(result["files"][1]).read())

@@ -60,10 +60,11 @@ def load_vgg16(weights: str):
 
 def load_cnn_small(run):
     from fluxseg import models
-    from fluxseg.viz.loading import Loaded, load
+    from fluxseg.viz.loading import Loaded, from_run
 
     if run:
-        return load(None, None, run)
+        import fluxseg
+        return from_run(fluxseg.restore(run))
     model = models.create("cnn_small")
     variables = jax.jit(lambda x: model.init(jax.random.key(0), x))(np.zeros((1, 150, 150, 3), np.float32))
     return Loaded(model, variables, lambda x: x / 255.0, "cnn_small", (150, 150), "classification", "RANDOM weights")

@@ -29,7 +29,7 @@ grey channel: 31,030,658 parameters), overlap-tile crops (572 input, its
 deformation (3x3 grid, sigma 10 px), flips, the border weight map (w0 = 10,
 sigma = 5 px) in the loss, batch 1, momentum 0.99. The in-training eval
 scores each validation slice's central 388x388 tile (a 572 pad window);
-whole-slice pixel and Rand errors: `fluxseg eval` / fluxseg.train.isbi_metrics.
+whole-slice pixel and Rand errors: `fluxseg eval` / fluxseg.tasks.isbi.
 Expected: ':isbi': the
 paper's challenge test-set figures (Ronneberger et al. 2015, Table 1):
 warping error 0.000353, Rand error 0.0382, pixel error 0.0611; on the

@@ -1,20 +1,30 @@
 """The data config (an ml_collections.ConfigDict) and its checks."""
 from __future__ import annotations
 
+import re
+
 import ml_collections
 from ml_collections import config_dict
 
 EVAL_MODES = ("pad", "resize")
 AUGMENT_ON = ("host", "device")
+# The datasets fluxseg builds itself (fluxseg/data/<name>/); data.name may also be any tfds dataset.
+FLUXSEG_DATASETS = ("fluxseg_shapes", "fluxseg_voc2012", "fluxseg_isbi2012",
+                    "fluxseg_image_folder", "fluxseg_segmentation_folder")
+# tfds dataset names: lower-case snake case (tfds.core.naming), optionally /config and :version.
+TFDS_NAME = re.compile(r"^[a-z][a-z0-9_]*(/[\w.-]+)?(:[\d.*]+)?$")
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work: the message names the key, the value and what it accepts."""
 
 
 def default_config() -> ml_collections.ConfigDict:
     """Defaults: segmentation of `fluxseg_shapes` (offline, 64x64 images).
 
     Fields:
-      name: tfds name: 'fluxseg_shapes', 'fluxseg_voc2012', or any tfds
-        dataset with `image` plus `segmentation_mask` (segmentation) or
-        `label` (classification).
+      name: one of FLUXSEG_DATASETS, or any tfds dataset with `image` plus
+        `segmentation_mask` (segmentation) or `label` (classification).
       builder_config: tfds config name ('' = the builder's default), e.g.
         'small' for the 32x32 test version of fluxseg_shapes.
       data_dir: tfds data_dir (None = ~/tensorflow_datasets).
@@ -22,7 +32,8 @@ def default_config() -> ml_collections.ConfigDict:
         <data_dir>/downloads/manual); VOC reads its tar from here.
       download: let tfds download/prepare datasets that fluxseg cannot build
         offline (and the VOC tar when it is not in manual_dir).
-      task: a task of fluxseg.tasks: 'segmentation' or 'classification'.
+      task: a task of fluxseg.tasks: 'segmentation' (the data gives masks)
+        or 'classification' (labels). The one task key of a run.
       train_split / eval_split: tfds split strings ('train', 'validation').
       crop_size: (H, W) of training images, pixels.
       scale_range: (lo, hi): each training image is rescaled by a factor
@@ -37,11 +48,15 @@ def default_config() -> ml_collections.ConfigDict:
         once per process; splits over fluxseg.data.decode.SCAN_LIMIT
         examples fall back to crop_size), so mixed-size folders evaluate
         without a guess.
-      ignore_index: mask value that losses and metrics skip (255).
-      num_classes: override for tfds datasets whose class count fluxseg
-        cannot read from the builder (None = read it).
-      binary: segmentation masks become 0 (background) / 1 (anything else);
-        ignore_index stays ignore_index.
+      ignore_index: the mask value of unlabelled pixels: losses and every
+        score skip it, and padding is filled with it (255: what VOC, the
+        folder datasets and ISBI's test slices store). The one ignore-index
+        key of a run: training, its evals and `fluxseg eval` all read it.
+        Another value (e.g. 0: background unscored) skips that class instead.
+      binary: segmentation masks become 0 (background) / 1 (any other class
+        id), a dataset of two classes; ignore_index stays ignore_index. (A
+        one-channel model head, config.num_classes=1, reads masks the same
+        way without it.)
       image_key / mask_key / label_key: feature names in the tfds dataset.
       shuffle_buffer: examples in the shuffle buffer (still encoded, unless
         data.cache keeps them decoded); a buffer >= the split size gives a
@@ -98,7 +113,6 @@ def default_config() -> ml_collections.ConfigDict:
     c.eval_mode = "pad"
     c.eval_size = config_dict.placeholder(tuple)  # typed None: settable from the command line
     c.ignore_index = 255
-    c.num_classes = config_dict.placeholder(int)  # typed None: settable from the command line
     c.binary = False
     c.image_key = "image"
     c.mask_key = "segmentation_mask"
@@ -125,58 +139,62 @@ def _pair(value, field: str) -> tuple[int, int]:
     try:
         h, w = (int(v) for v in value)
     except (TypeError, ValueError):
-        raise ValueError(f"data.{field} must be a pair (H, W) of pixels, got {value!r}") from None
+        raise ConfigError(f"data.{field} must be a pair (H, W) of pixels, got {value!r}") from None
     if h <= 0 or w <= 0:
-        raise ValueError(f"data.{field} must be positive, got {value!r}")
+        raise ConfigError(f"data.{field} must be positive, got {value!r}")
     return h, w
 
 
 def check(cfg) -> None:
-    """Raises ValueError naming the field, the value and what is expected."""
+    """Raises ConfigError naming the field, the value and what is expected."""
     from fluxseg import tasks  # here: the config itself stays free of JAX
 
+    if not isinstance(cfg.name, str) or not (cfg.name in FLUXSEG_DATASETS or TFDS_NAME.match(cfg.name)):
+        raise ConfigError(f"data.name={cfg.name!r}; expected one of fluxseg's datasets "
+                          f"({', '.join(FLUXSEG_DATASETS)}) or a tfds dataset name (lower-case "
+                          "snake case, e.g. 'oxford_iiit_pet')")
     try:
         tasks.kind(cfg.task)
     except ValueError as e:
-        raise ValueError(f"data.task: {e}") from None
+        raise ConfigError(f"data.task: {e}") from None
     if cfg.eval_mode not in EVAL_MODES:
-        raise ValueError(f"data.eval_mode={cfg.eval_mode!r}; expected one of {EVAL_MODES}")
+        raise ConfigError(f"data.eval_mode={cfg.eval_mode!r}; expected one of {EVAL_MODES}")
     crop_size(cfg)
     eval_size(cfg)
     lo, hi = (float(v) for v in cfg.scale_range)
     if not 0 < lo <= hi:
-        raise ValueError(
+        raise ConfigError(
             f"data.scale_range={tuple(cfg.scale_range)} must be (lo, hi) with 0 < lo <= hi")
     if not 0 <= cfg.ignore_index <= 255:
-        raise ValueError(f"data.ignore_index={cfg.ignore_index} must fit in uint8 masks (0..255)")
+        raise ConfigError(f"data.ignore_index={cfg.ignore_index} must fit in uint8 masks (0..255)")
     if cfg.channels not in (None, 1, 3):
-        raise ValueError(f"data.channels={cfg.channels!r}; expected None (as stored), 1 or 3")
+        raise ConfigError(f"data.channels={cfg.channels!r}; expected None (as stored), 1 or 3")
     _check_recipe(cfg)
 
 
 def _check_recipe(cfg) -> None:
     """The recipe and folder options: each bad value named with what is expected."""
     if int(cfg.mirror_margin) < 0 or float(cfg.elastic_sigma) < 0:
-        raise ValueError(f"data.mirror_margin={cfg.mirror_margin} and data.elastic_sigma="
+        raise ConfigError(f"data.mirror_margin={cfg.mirror_margin} and data.elastic_sigma="
                          f"{cfg.elastic_sigma} must be >= 0 (0 = off)")
     if int(cfg.elastic_grid) < 2:
-        raise ValueError(f"data.elastic_grid={cfg.elastic_grid} must be >= 2 points a side "
+        raise ConfigError(f"data.elastic_grid={cfg.elastic_grid} must be >= 2 points a side "
                          "(the U-Net paper: 3)")
     if float(cfg.border_weight_sigma) <= 0 or float(cfg.border_weight_w0) < 0:
-        raise ValueError(f"data.border_weight_sigma={cfg.border_weight_sigma} must be > 0 and "
+        raise ConfigError(f"data.border_weight_sigma={cfg.border_weight_sigma} must be > 0 and "
                          f"data.border_weight_w0={cfg.border_weight_w0} >= 0 (0 = off)")
     if any(float(v) < 0 or float(v) >= 1 for v in cfg.color_jitter):
-        raise ValueError(f"data.color_jitter={tuple(cfg.color_jitter)}: each of (brightness, "
+        raise ConfigError(f"data.color_jitter={tuple(cfg.color_jitter)}: each of (brightness, "
                          "contrast, saturation) must be in [0, 1)")
     if not 0 <= float(cfg.validation_fraction) < 1:
-        raise ValueError(f"data.validation_fraction={cfg.validation_fraction} must be in [0, 1)")
+        raise ConfigError(f"data.validation_fraction={cfg.validation_fraction} must be in [0, 1)")
     if cfg.mask_map is not None and not all(0 <= int(v) <= 255 for v in cfg.mask_map):
-        raise ValueError(f"data.mask_map={tuple(cfg.mask_map)}: class ids must be 0..255")
+        raise ConfigError(f"data.mask_map={tuple(cfg.mask_map)}: class ids must be 0..255")
     if cfg.augment_on not in (None, *AUGMENT_ON):
-        raise ValueError(f"data.augment_on={cfg.augment_on!r}; expected one of {AUGMENT_ON} "
+        raise ConfigError(f"data.augment_on={cfg.augment_on!r}; expected one of {AUGMENT_ON} "
                          "or None (by backend)")
     if cfg.augment_on == "device" and (int(cfg.mirror_margin) or float(cfg.elastic_sigma)):
-        raise ValueError("data.augment_on='device' cannot do data.mirror_margin or "
+        raise ConfigError("data.augment_on='device' cannot do data.mirror_margin or "
                          "data.elastic_sigma (the U-Net recipe runs on the host): set "
                          "data.augment_on='host' or leave it None")
 

@@ -18,9 +18,9 @@ from fluxseg.data import config as config_lib
 class DataInfo:
     """What a model and its metrics need to know about the data.
 
-    num_classes: logits per pixel (segmentation) or per image (classification).
-    class_names: tuple of num_classes names.
-    ignore_index: mask value never scored (segmentation).
+    num_classes: classes of the targets; None where the dataset does not say
+        (a tfds dataset without class names: config.num_classes then gives it).
+    class_names: tuple of num_classes names, or None with num_classes.
     num_examples: {split name: count} for the full splits.
     image_shape: (H, W, C) as stored; None for sizes that vary per image.
     colormap: uint8 [num_classes, 3] colours for drawing masks, or None.
@@ -28,9 +28,8 @@ class DataInfo:
     """
     name: str
     task: str
-    num_classes: int
-    class_names: tuple
-    ignore_index: int
+    num_classes: Optional[int]
+    class_names: Optional[tuple]
     num_examples: dict
     image_shape: tuple
     colormap: Optional[np.ndarray] = None
@@ -74,12 +73,12 @@ def load_builder(cfg) -> tfds.core.DatasetBuilder:
             builder = tfds.builder(_builder_name(cfg), data_dir=cfg.data_dir)
     except tfds.core.registered.DatasetNotFoundError:
         close = difflib.get_close_matches(cfg.name, tfds.list_builders(), n=3)
-        raise ValueError(
-            f"unknown dataset data.name={cfg.name!r}: neither a fluxseg dataset "
-            f"('fluxseg_shapes', 'fluxseg_voc2012') nor a registered tfds dataset"
+        raise config_lib.ConfigError(
+            f"data.name={cfg.name!r}: neither a fluxseg dataset "
+            f"({', '.join(config_lib.FLUXSEG_DATASETS)}) nor a registered tfds dataset"
             + (f"; did you mean {close}?" if close else "")) from None
     except ValueError as e:  # tfds: unknown builder config
-        raise ValueError(
+        raise config_lib.ConfigError(
             f"data.builder_config={cfg.builder_config!r} is not a config of "
             f"{cfg.name!r}: {e}") from None
     if builder.is_prepared():
@@ -116,7 +115,7 @@ def _folder_builder(cfg) -> tfds.core.DatasetBuilder:
     from fluxseg.data import folders
 
     if not cfg.manual_dir:
-        raise ValueError(f"data.name={cfg.name!r} reads a folder: set "
+        raise config_lib.ConfigError(f"data.name={cfg.name!r} reads a folder: set "
                          "--config.data.manual_dir=FOLDER")
     config = folders.MAKERS[cfg.name](cfg.manual_dir, float(cfg.validation_fraction),
                                       int(cfg.channels or 3))
@@ -131,30 +130,17 @@ def _folder_builder(cfg) -> tfds.core.DatasetBuilder:
     return builder
 
 
-def class_meta(cfg, builder) -> tuple[tuple, Optional[np.ndarray]]:
-    """(class_names, colormap or None) for cfg.task on this builder."""
+def class_meta(cfg, builder) -> tuple[Optional[tuple], Optional[np.ndarray]]:
+    """(class_names or None where the dataset does not name them, colormap or None)
+    for cfg.task on this builder."""
     features = builder.info.features
     if not tasks.kind(cfg.task).dense:
         feature = features[cfg.label_key]
-        names = tuple(feature.names) if hasattr(feature, "names") else None
-        if names is None:
-            if cfg.num_classes is None:
-                raise ValueError(
-                    f"{cfg.name}: feature {cfg.label_key!r} is not a ClassLabel; "
-                    "set data.num_classes")
-            names = tuple(str(i) for i in range(cfg.num_classes))
-        return names, None
+        return (tuple(feature.names) if hasattr(feature, "names") else None), None
     if cfg.binary:
         return ("background", "foreground"), np.array([[0, 0, 0], [255, 255, 255]], np.uint8)
     names = getattr(builder, "SEGMENTATION_CLASS_NAMES", None)  # per folder for folder datasets
-    if names is None:
-        if cfg.num_classes is None:
-            raise ValueError(
-                f"{cfg.name}: fluxseg does not know how many mask classes it has; "
-                "set data.num_classes (and check data.mask_key="
-                f"{cfg.mask_key!r} is its mask feature)")
-        names = tuple(str(i) for i in range(cfg.num_classes))
-    return tuple(names), getattr(type(builder), "COLORMAP", None)
+    return (tuple(names) if names is not None else None), getattr(type(builder), "COLORMAP", None)
 
 
 def check_features(cfg, builder) -> None:
@@ -163,7 +149,7 @@ def check_features(cfg, builder) -> None:
     keys = [cfg.image_key, cfg.mask_key if tasks.kind(cfg.task).dense else cfg.label_key]
     missing = [k for k in keys if k not in features]
     if missing:
-        raise ValueError(
+        raise config_lib.ConfigError(
             f"dataset {cfg.name!r} has features {sorted(features)}, but the "
             f"{cfg.task} task reads {missing}; set data.image_key / data.mask_key "
             "/ data.label_key, or data.task")
@@ -175,7 +161,7 @@ def channels(cfg, builder) -> int:
         return int(cfg.channels)
     stored = builder.info.features[cfg.image_key].shape[-1]
     if stored not in (1, 3):
-        raise ValueError(
+        raise config_lib.ConfigError(
             f"{cfg.name!r} stores images with {stored} channels; fluxseg trains on 1 "
             "(grayscale) or 3 (RGB): set data.channels=1 or 3 to convert")
     return int(stored)
@@ -187,14 +173,9 @@ def info(cfg) -> DataInfo:
     builder = load_builder(cfg)
     check_features(cfg, builder)
     names, colormap = class_meta(cfg, builder)
-    if cfg.num_classes is not None and cfg.num_classes != len(names):
-        raise ValueError(
-            f"data.num_classes={cfg.num_classes} but {cfg.name!r} has {len(names)} "
-            f"classes {names}; leave data.num_classes=None")
     image_shape = builder.info.features[cfg.image_key].shape
     return DataInfo(
-        name=cfg.name, task=cfg.task, num_classes=len(names), class_names=names,
-        ignore_index=int(cfg.ignore_index),
-        num_examples={k: v.num_examples for k, v in builder.info.splits.items()},
+        name=cfg.name, task=cfg.task, num_classes=None if names is None else len(names),
+        class_names=names, num_examples={k: v.num_examples for k, v in builder.info.splits.items()},
         image_shape=None if None in image_shape else tuple(image_shape),
         colormap=colormap, channels=channels(cfg, builder))

@@ -25,7 +25,7 @@ import numpy as np
 from scipy import ndimage
 
 
-def class_balance(mask: np.ndarray, ignore_index: int = 255) -> np.ndarray:
+def class_balance(mask: np.ndarray, ignore_index: int) -> np.ndarray:
     """w_c: float32 [H, W], N / (K n_c) per valid pixel, 0 on ignored pixels."""
     valid = mask != ignore_index
     classes, counts = np.unique(mask[valid], return_counts=True)
@@ -60,8 +60,8 @@ def nearest_two(cells: np.ndarray, num_cells: int, reach: float):
     return d1, d2
 
 
-def border_weights(mask: np.ndarray, *, w0: float = 10.0, sigma: float = 5.0,
-                   background: int = 0, ignore_index: int = 255) -> np.ndarray:
+def border_weights(mask: np.ndarray, *, w0: float, sigma: float, ignore_index: int,
+                   background: int = 0) -> np.ndarray:
     """float32 [H, W] weight map w(x) of an integer mask [H, W] (or [H, W, 1])."""
     mask = np.asarray(mask)
     if mask.ndim == 3:

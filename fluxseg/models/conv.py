@@ -11,7 +11,7 @@ Larger kernels keep `lax.conv_general_dilated`, whose forward and input
 gradient run well there.
 
 Whether the rewritten form is used is decided in one place,
-`fluxseg.models.fast_forms`. The form is exact: the tests compare outputs
+`fluxseg.runtime.backend`. The form is exact: the tests compare outputs
 and gradients with the plain op.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from fluxseg.models.fast_forms import fast_forms
+from fluxseg.runtime.backend import fast_forms
 
 Array = jax.Array
 _NHWC = ("NHWC", "HWIO", "NHWC")

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any, Optional
 
 import flax.linen as nn
-import jax
 
 from fluxseg.models import encoders, layers
 from fluxseg.models.layers import DEFAULT_OPS, Ops, tap
@@ -23,8 +22,10 @@ class GAPClassifier(nn.Module):
 
     The backbone (any encoder of fluxseg.models.encoders) sits under
     'backbone'. `freeze_backbone` (feature extraction: only the head learns)
-    stops gradients into it and lists it in `frozen_patterns()`; its
-    BatchNorm (if any) then stays in inference mode.
+    lists it in `frozen_patterns()`, which the optimiser keeps fixed and the
+    train step does not differentiate; its BatchNorm (if any) then stays in
+    inference mode. The forward function is the same either way, so
+    gradient-based inspection (Grad-CAM, filter ascent) reaches the backbone.
     """
 
     backbone: str = "vgg16"
@@ -48,7 +49,5 @@ class GAPClassifier(nn.Module):
     def __call__(self, x, train: bool = False):
         backbone = self._backbone(name="backbone")
         x = encoders.deepest(backbone, backbone(x, train and not self.freeze_backbone, return_features=True))
-        if self.freeze_backbone:
-            x = jax.lax.stop_gradient(x)
         x = tap(self, "pooled", layers.global_avg_pool(x))
         return tap(self, "logits", self.ops.dense(self.num_classes, dtype=self.dtype, name="dense")(x))

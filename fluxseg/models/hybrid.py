@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any, Optional
 
 import flax.linen as nn
-import jax
 
 from fluxseg.models import encoders, layers
 from fluxseg.models.layers import DEFAULT_OPS, Ops, tap
@@ -28,7 +27,8 @@ class HybridVGG16ResNet50(nn.Module):
     ops: Ops = DEFAULT_OPS
     dtype: Any = None
 
-    # Regexes over '/'-joined parameter paths that training keeps fixed.
+    # Regexes over '/'-joined parameter paths that the optimiser keeps fixed; the train
+    # step differentiates only the rest, so a frozen VGG16 costs no backward pass.
     def frozen_patterns(self) -> tuple[str, ...]:
         return (r"^vgg16/",) if self.freeze_vgg else ()
 
@@ -46,9 +46,6 @@ class HybridVGG16ResNet50(nn.Module):
             )
         vgg = encoders.create("vgg16", ops=self.ops, dtype=self.dtype, name="vgg16")
         x = encoders.deepest(vgg, vgg(x, train, return_features=True))
-        if self.freeze_vgg:
-            # No gradient flows into the frozen part: correct and saves its backward pass.
-            x = jax.lax.stop_gradient(x)
         x = layers.upsample_nearest(x, 32)
         x = tap(self, "adapter", nn.relu(layers.conv(self.ops, 3, 1, dtype=self.dtype, name="adapter")(x)))
         resnet = encoders.create("resnet50_keras", bn_axis_name=self.bn_axis_name, ops=self.ops,

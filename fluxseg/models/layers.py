@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fluxseg.models.conv import Conv
-from fluxseg.models.fast_forms import fast_forms
+from fluxseg.runtime.backend import fast_forms
 from fluxseg.models.pool import max_pool_slices
 
 Array = jax.Array
@@ -188,7 +188,9 @@ def crop(x: Array, hw: tuple[int, int], offset: int | tuple[int, int] = 0) -> Ar
     top, left = (offset, offset) if isinstance(offset, int) else offset
     if top + th > h or left + tw > w or min(top, left) < 0:
         raise ValueError(f"cannot crop a {th}x{tw} window at {(top, left)} from a {h}x{w} map")
-    return x[:, top : top + th, left : left + tw]
+    # lax.slice, not indexing: with symbolic sides (jax.export) indexing becomes a gather.
+    x = jax.lax.slice_in_dim(x, top, top + th, axis=1)
+    return jax.lax.slice_in_dim(x, left, left + tw, axis=2)
 
 
 def center_crop(x: Array, hw: tuple[int, int]) -> Array:

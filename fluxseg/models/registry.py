@@ -25,17 +25,17 @@ _REGISTRY: dict[str, ModelSpec] = {
     "resnet50": ModelSpec(resnet.ResNet50, (224, 224, 3), "classification", "ResNet-50 v1.5, torchvision layout"),
     "resnet101": ModelSpec(resnet.ResNet101, (224, 224, 3), "classification", "ResNet-101 v1.5, torchvision layout"),
     "resnet50_keras": ModelSpec(resnet_keras.ResNet50Keras, (224, 224, 3), "classification", "ResNet50 v1, Keras Applications layout"),
-    "hybrid_vgg16_resnet50": ModelSpec(hybrid.HybridVGG16ResNet50, (224, 224, 3), "classification", "S0a: frozen VGG16 -> x32 upsample -> ResNet50 classifier"),
-    "unet": ModelSpec(unet.UNet, (572, 572, 1), "segmentation", "S4: the original unpadded U-Net"),
+    "hybrid_vgg16_resnet50": ModelSpec(hybrid.HybridVGG16ResNet50, (224, 224, 3), "classification", "frozen VGG16 -> x32 upsample -> ResNet50 classifier"),
+    "unet": ModelSpec(unet.UNet, (572, 572, 1), "segmentation", "the original unpadded U-Net (Ronneberger et al. 2015)"),
     "unet_resnet50": ModelSpec(
         functools.partial(encoder_unet.EncoderUNet, encoder="resnet50_keras", decoder_channels=(512, 256, 128, 64)),
-        (256, 256, 3), "segmentation", "S0b: U-Net decoder on a Keras ResNet50 encoder"),
+        (256, 256, 3), "segmentation", "U-Net decoder on a Keras ResNet50 encoder"),
     "encoder_unet": ModelSpec(encoder_unet.EncoderUNet, (256, 256, 3), "segmentation", "U-Net decoder on any encoder (encoder=...)"),
-    "fcn_resnet18": ModelSpec(functools.partial(fcn.EncoderFCN, encoder="resnet18"), (320, 480, 3), "segmentation", "S3: d2l FCN on ResNet-18 (32s/16s/8s)"),
+    "fcn_resnet18": ModelSpec(functools.partial(fcn.EncoderFCN, encoder="resnet18"), (320, 480, 3), "segmentation", "d2l FCN on ResNet-18 (32s/16s/8s)"),
     "encoder_fcn": ModelSpec(fcn.EncoderFCN, (320, 480, 3), "segmentation", "d2l FCN head on any encoder (encoder=...)"),
     "fcn_vgg16": ModelSpec(fcn.FCNVGG16, (320, 480, 3), "segmentation", "Long et al. FCN-32s/16s/8s on VGG16"),
-    "cnn_small": ModelSpec(small_cnn.SmallCNN, (150, 150, 3), "classification", "S2: Chollet's cats-vs-dogs CNN"),
-    "gap_classifier": ModelSpec(gap_classifier.GAPClassifier, (224, 224, 3), "classification", "S1: backbone + global average pooling + Dense"),
+    "cnn_small": ModelSpec(small_cnn.SmallCNN, (150, 150, 3), "classification", "Chollet's cats-vs-dogs CNN (DLwP 5.2)"),
+    "gap_classifier": ModelSpec(gap_classifier.GAPClassifier, (224, 224, 3), "classification", "backbone + global average pooling + Dense"),
 }
 
 

@@ -85,7 +85,9 @@ class UNet(nn.Module):
     num_classes: int = 2
     features: int = 64
     padding: str = "valid"
-    norm: Optional[str] = None   # None (the paper) | 'batch'
+    # None (the paper) | 'batch'; 'none' = None, for a config key set from the command line,
+    # where --config.model_kwargs.norm=None would arrive as the string 'None'.
+    norm: Optional[str] = None
     bn_axis_name: Optional[str] = None
     ops: Ops = DEFAULT_OPS
     dtype: Any = None
@@ -94,6 +96,10 @@ class UNet(nn.Module):
         return output_size(n) if self.padding == "valid" else n
 
     def _check(self, h: int, w: int):
+        if not (isinstance(h, int) and isinstance(w, int)):
+            # Symbolic sides (jax.export shape polymorphism): the caller's shape
+            # specification states the valid sizes (fluxseg.infer.export).
+            return
         if self.padding == "valid":
             for n in (h, w):
                 output_size(n)
@@ -105,8 +111,9 @@ class UNet(nn.Module):
                 )
         else:
             raise ValueError(f"padding must be 'valid' (the paper) or 'same', got {self.padding!r}")
-        if self.norm not in (None, "batch"):
-            raise ValueError(f"norm must be None (the paper: no normalisation) or 'batch', got {self.norm!r}")
+        if self.norm not in (None, "none", "batch"):
+            raise ValueError(f"norm must be None or 'none' (the paper: no normalisation) or 'batch', "
+                             f"got {self.norm!r}")
 
     @nn.compact
     def __call__(self, x, train: bool = False):
@@ -119,7 +126,7 @@ class UNet(nn.Module):
         def double_conv(x, ch, name):
             for j in (1, 2):
                 # With BatchNorm after it, a conv bias would be cancelled by the mean subtraction.
-                conv = layers.conv(self.ops, ch, 3, padding=pad, kernel_init=he_normal, use_bias=self.norm is None,
+                conv = layers.conv(self.ops, ch, 3, padding=pad, kernel_init=he_normal, use_bias=self.norm != "batch",
                                    dtype=self.dtype, name=f"{name}_conv{j}")
                 x = conv(x)
                 if self.norm == "batch":

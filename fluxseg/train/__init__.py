@@ -6,10 +6,11 @@
     from fluxseg.train.checkpoint import restore
     restored = restore(workdir)                # .model .variables .config .preprocess
 
-Modules: config (every key and its default), step (the pure per-device
-train/eval steps), parallel (pmap and jit+shard_map wrappers), losses,
-metrics, optim, checkpoint, loop, preemption (SIGTERM -> save and stop),
-writers (JSON lines, TensorBoard, PNG), distributed (multi-process
-initialisation), build (config -> model/optimiser/task). What differs by task
-(targets, class ids, scores) lives in fluxseg.tasks.
+Modules: config (every key and its default; check, resolve, migration of
+saved configs), validate (the value checks behind config.check), step (the pure per-device
+train/eval steps), parallel (pmap and jit+shard_map wrappers), optim,
+checkpoint, loop, preemption (SIGTERM -> save and stop), writers (JSON lines,
+TensorBoard, PNG), build (config -> model/optimiser/task). What differs by
+task (targets, losses, metrics, scores) lives in fluxseg.tasks; multi-process
+start-up in fluxseg.runtime.distributed.
 """

@@ -55,10 +55,15 @@ def preprocess_fn(config):
     return preprocess.get(config.preprocess)
 
 
-def task(config) -> tasks.Task:
-    """The task object of a resolved config (task, num_classes and ignore_index filled in)."""
-    return tasks.create(config.task, num_classes=int(config.num_classes),
-                        ignore_index=int(config.ignore_index))
+def task(config, class_names=None) -> tasks.Task:
+    """The run's task, from a resolved config and the data's class names
+    (fluxseg.data.DataInfo.class_names): the one place that reads data.task,
+    num_classes, data.ignore_index and isbi_metrics. The training step, the
+    training loop's eval and `fluxseg eval` all score through it."""
+    options = {"isbi_metrics": True} if config.isbi_metrics else {}
+    return tasks.create(config.data.task, num_classes=int(config.num_classes),
+                        ignore_index=int(config.data.ignore_index), class_names=class_names,
+                        **options)
 
 
 def optimizer(config, module, total_steps: int | None = None):
@@ -67,16 +72,18 @@ def optimizer(config, module, total_steps: int | None = None):
                         frozen_patterns(config, module))
 
 
-def step_spec(config, *, axis_name=None, total_steps=None, with_optimizer=True,
+def step_spec(config, *, class_names=None, axis_name=None, total_steps=None, with_optimizer=True,
               module=None, tx=None) -> StepSpec:
-    """Everything static a step needs; ``module`` / ``tx`` reuse pieces already built."""
+    """Everything static a step needs; ``module`` / ``tx`` reuse pieces already built;
+    ``class_names`` name the task's classes in its scores."""
     if module is None:
         module = model(config, axis_name)
     if tx is None and with_optimizer:
         tx, _ = optimizer(config, module, total_steps)
     cw = config.class_weights
-    the_task = task(config)
+    the_task = task(config, class_names)
     return StepSpec(model=module, tx=tx, task=the_task, loss=config.loss,
                     class_weights=tuple(float(w) for w in cw) if cw is not None else None,
                     preprocess=preprocess_fn(config), axis_name=axis_name,
+                    frozen=frozen_patterns(config, module),
                     augment=device_augment.make(config.data, the_task.dense))

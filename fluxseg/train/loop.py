@@ -25,14 +25,17 @@ import ml_collections
 import numpy as np
 
 from fluxseg.data.device_augment import step_inputs
-from fluxseg.models import fast_forms
-from fluxseg.train import build, config as config_lib, metrics as metrics_lib, optim
-from fluxseg.train.checkpoint import Checkpoints, abstract
+from fluxseg.models.layers import center_crop
+from fluxseg.runtime import backend, distributed, environment
+from fluxseg.tasks import metrics as metrics_lib
+from fluxseg.train import build, config as config_lib, optim
+from fluxseg.train.checkpoint import CheckpointMismatchError, Checkpoints, abstract, restore
 from fluxseg.train.data_wait import DataWait
 from fluxseg.train.parallel import DataParallel, to_host
 from fluxseg.train.preemption import Preemption
 from fluxseg.train.step import StepSpec, TrainState, eval_step, init_state, predict_step, train_step
 from fluxseg.train.writers import Writer
+from fluxseg.viz import draw
 
 log = logging.getLogger("fluxseg.train")
 
@@ -52,63 +55,63 @@ def _image_shape(config, info) -> tuple[int, int, int]:
     return (h, w, channels)
 
 
-def run_eval(p_eval, variables, config, dp: DataParallel, spec: StepSpec, info, *, split=None,
+def run_eval(p_eval, variables, config, dp: DataParallel, spec: StepSpec, *, split=None,
              picture_fn=None) -> tuple[dict, Optional[np.ndarray]]:
     """The task's scores and the mean loss over the whole eval split (every
     example once), and a picture of the first batch if ``picture_fn`` is given."""
     split = split or config.data.eval_split
     batches = _data().eval_iterator(config.data, split,
                                     global_batch_size=int(config.eval_batch_size))
-    sums, first = None, None
-    isbi = _isbi_scorer(config, spec, variables)
+    task = spec.task
+    per_image = _per_image_sums(spec, variables) if task.per_image_metrics else None
+    sums, image_sums, first = None, None, None
     for batch in batches:
         first = batch if first is None else first
-        sums = metrics_lib.add(sums, p_eval(variables, dp.put_batch(spec.task.inputs(batch))))
-        if isbi is not None:
-            isbi(batch)
+        sums = metrics_lib.add(sums, p_eval(variables, dp.put_batch(task.inputs(batch))))
+        if per_image is not None:
+            image_sums = per_image(batch, image_sums)
     if sums is None:
         raise ValueError(f"the eval split {split!r} of {config.data.name} is empty")
     sums = to_host(sums)
-    scores = spec.task.scores(sums, info.class_names)
-    terms = np.asarray(sums["loss_terms"], np.float64)
+    terms = np.asarray(sums.pop("loss_terms"), np.float64)
+    scores = task.scores({**sums, **distributed.sum_over_processes(image_sums or {})})
     scores["loss"] = float(np.sum(terms[:, 0] / np.maximum(terms[:, 1], 1e-12)))
-    if isbi is not None:
-        scores.update(isbi.scores())
     grid = picture_fn(first) if picture_fn is not None else None
     return scores, grid
 
 
-def _isbi_scorer(config, spec, variables):
-    """config.isbi_metrics: per-slice pixel and Rand errors (this process's rows)."""
-    if not config.isbi_metrics or not spec.task.dense:
-        return None
-    from fluxseg.train import isbi_metrics
-    acc = isbi_metrics.Accumulator(int(spec.task.ignore_index))
-    predict = fast_forms.jit(functools.partial(predict_step, spec=spec))
+def _per_image_sums(spec, variables) -> Callable[[dict, Optional[dict]], dict]:
+    """(batch, sums so far) -> the sums with the task's per-image sums (the ISBI errors)
+    of the batch's valid rows added, from class ids predicted on this process's host.
+    Added image by image, in the split's order, as `fluxseg eval` adds them."""
+    predict = backend.jit(functools.partial(predict_step, spec=spec))
     host_vars = to_host(variables)
 
-    def add(batch):
-        acc.add(np.asarray(predict(host_vars, {"image": batch["image"]})[0]), batch["mask"],
-                batch.get("valid"))
-    add.scores = acc.scores
-    return add
+    def count(batch, total):
+        ids = np.asarray(predict(host_vars, {"image": batch["image"]})[0])
+        for pred, target, valid in zip(ids, np.asarray(batch[spec.task.target_key]), batch["valid"]):
+            # A padding row is scored as wholly unlabelled: the same sums on every process.
+            target = target if valid else np.full_like(target, spec.task.ignore_index)
+            total = metrics_lib.add(total, spec.task.image_sums(pred, target))
+        return total
+    return count
 
 
 class _Pictures:
-    """Draws the task's picture of the first eval rows (process 0 only).
+    """Draws image | truth | prediction rows of the first eval examples of a
+    segmentation run (process 0 only), truth as it is scored.
 
     The predict function is compiled once per run; each eval passes the
     current variables, copied to the host (no other process takes part).
     """
 
     def __init__(self, config, info, spec: StepSpec):
-        self.enabled = (jax.process_index() == 0 and spec.task.draws_pictures
+        self.enabled = (jax.process_index() == 0 and spec.task.dense
                         and int(config.num_eval_images) > 0)
         self.n, self.colormap, self.task = int(config.num_eval_images), info.colormap, spec.task
-        self.class_names = info.class_names
         # Eval-mode apply: BatchNorm reads its running statistics and never
         # reduces over the data-parallel axis, so the run's spec serves as is.
-        self.predict = fast_forms.jit(functools.partial(predict_step, spec=spec))
+        self.predict = backend.jit(functools.partial(predict_step, spec=spec))
 
     def for_variables(self, variables) -> Optional[Callable]:
         if not self.enabled:
@@ -119,11 +122,15 @@ class _Pictures:
     def draw(self, host_vars, batch):
         keep = np.asarray(batch["valid"])
         images = batch["image"][keep][:self.n]
-        targets = batch[self.task.target_key][keep][:self.n]
+        targets = np.asarray(batch["mask"])[keep][:self.n]
         if len(images) == 0:
             return None
         preds = np.asarray(self.predict(host_vars, {"image": images})[0])
-        return self.task.picture(images, targets, preds, self.colormap, self.class_names)
+        # The unpadded U-Net predicts the centre: the truth is cropped to it, and binarised
+        # for a binary head, as it is scored.
+        truth = self.task.metric_target(center_crop(targets, preds.shape[1:3]))
+        return draw.prediction_grid(images, truth, preds, self.colormap, self.task.ignore_index,
+                                    class_names=self.task.names)
 
 
 @dataclasses.dataclass
@@ -160,20 +167,25 @@ def _initialise(config, module, tx, dp, image_shape, ckpt) -> tuple[TrainState, 
     """(state, first step, preprocessing name): the newest checkpoint's, or fresh.
 
     A fresh state gets the pretrained weights the config names, whose
-    preprocessing then becomes the run's; a resumed one keeps its run's.
+    preprocessing then becomes the run's; a resumed one keeps its run's. A
+    damaged newest checkpoint: see ``Checkpoints.resume`` (config.resume_damaged).
     """
     init_fn = functools.partial(init_state, module, tx, image_shape=image_shape,
                                 rng_impl=config.init_rng_impl)
     rng = np.int32(config.seed)
-    start = ckpt.latest_step()
-    if start is not None:
-        saved = ckpt.meta(start)["config"]
-        if saved["model"] != config.model:
-            raise ValueError(f"the workdir holds a {saved['model']} checkpoint but the config "
-                             f"asks for {config.model}; use another --workdir")
-        state = ckpt.restore_state(start, abstract(jax.eval_shape(init_fn, rng), dp.replicated))
+
+    def same_model(meta):
+        saved = meta["config"]["model"]
+        if saved != config.model:
+            raise CheckpointMismatchError(f"the workdir holds a {saved} checkpoint but the config "
+                                          f"asks for {config.model}; use another --workdir")
+
+    found = ckpt.resume(lambda: abstract(jax.eval_shape(init_fn, rng), dp.replicated),
+                        on_damaged=config.resume_damaged, check_meta=same_model)
+    if found is not None:
+        state, start, meta = found
         log.info("resuming from step %d", start)
-        return state, int(start), saved["preprocess"]
+        return state, int(start), meta["config"]["preprocess"]
     state = dp.init(init_fn, rng)
     if config.pretrained is None:
         return state, 0, config.preprocess
@@ -198,6 +210,7 @@ def _with_pretrained(config, module, tx, state, dp) -> tuple[TrainState, int, st
 def _start(config, workdir: str, stack: contextlib.ExitStack) -> _Run:
     """Resolves the config, initialises the state and builds the step once."""
     data = _data()
+    config_lib.check(config)
     info = data.info(config.data)
     config = config_lib.resolve(config, info)
     with config.ignore_type():  # the checkpoint's config records the model's input channels
@@ -218,10 +231,13 @@ def _start(config, workdir: str, stack: contextlib.ExitStack) -> _Run:
     tx, lr = build.optimizer(config, module)
     state, step, preprocess = _initialise(config, module, tx, dp, image_shape, ckpt)
     config = config_lib.with_preprocess(config, preprocess)
-    spec = build.step_spec(config, axis_name=dp.axis_name, module=module, tx=tx)
+    spec = build.step_spec(config, class_names=info.class_names, axis_name=dp.axis_name,
+                           module=module, tx=tx)
     if jax.process_index() == 0:
         with open(os.path.join(workdir, "config.json"), "w") as f:
             f.write(config.to_json_best_effort(indent=2))
+        with open(os.path.join(workdir, "environment.jsonl"), "a") as f:  # one line per (re)start
+            f.write(json.dumps(environment.record(step)) + "\n")
     batches = data.train_iterator(config.data, global_batch_size=int(config.batch_size),
                                   seed=int(config.seed), start_step=step)
     return _Run(config=config, workdir=workdir, dp=dp, spec=spec, lr=lr, info=info,
@@ -321,44 +337,42 @@ def _train_summary(run: _Run, acc: dict, since_step: int) -> dict:
 def _eval_and_log(run: _Run, bar) -> dict:
     variables = run.state.variables()
     split = run.config.data.eval_split
-    scores, grid = run_eval(run.p_eval, variables, run.config, run.dp, run.spec, run.info,
+    scores, grid = run_eval(run.p_eval, variables, run.config, run.dp, run.spec,
                             picture_fn=run.pictures.for_variables(variables))
     run.writer.scalars(run.step, split, scores)
     if grid is not None:
         run.writer.image(run.step, "predictions", grid)
-    shown = [k for k in ("mIoU", "pixel_acc", "mean_acc", "fwIoU", "top1", "top5",
-                                "pixel_error", "rand_error", "loss")
-             if k in scores]
+    shown = [*run.spec.task.headline, "loss"]
     bar.write(f"step {run.step} {split}: " + ", ".join(f"{k}={scores[k]:.4f}" for k in shown))
     return scores
 
 
 def evaluate(config, workdir: str, step: Optional[int] = None, split: Optional[str] = None) -> dict:
-    """Evaluates the checkpoint of ``workdir`` (newest, or ``step``) on ``split``.
+    """Evaluates the checkpoint of ``workdir`` (newest, or ``step``) on ``split`` the
+    way the training loop does (batches of data.eval_size, the same scores).
 
     ``config=None`` uses the checkpoint's own config; a given config supplies
-    the data settings (e.g. another split or data_dir). Writes the metrics to
-    <workdir>/metrics.jsonl and returns them.
+    the data settings (e.g. another split or data_dir) and is left as it is.
+    Writes the metrics to <workdir>/metrics.jsonl and returns them.
     """
-    with contextlib.closing(Checkpoints(workdir, read_only=True, async_save=False)) as ckpt:
-        step = step if step is not None else ckpt.latest_step()
-        if step is None:
-            raise FileNotFoundError(f"no checkpoint in {workdir}/checkpoints to evaluate")
-        meta = ckpt.meta(step)
-        saved = config_lib.saved_config(meta["config"])
-        if config is not None:
-            with saved.ignore_type():
-                saved.data = config.data
-        config = saved
-        info = _data().info(config.data)
-        dp = DataParallel(config.parallel)
-        dp.check_batch_size(int(config.eval_batch_size))
-        spec = build.step_spec(config, axis_name=dp.axis_name, with_optimizer=False)
-        variables = ckpt.restore_model_variables(step, spec.model, tuple(meta["image_shape"]),
-                                                 dp.replicated)
+    restored = restore(workdir, step)  # its config is a fresh object: changing it is safe
+    run_config = restored.config
+    if config is not None:
+        config_lib.check(config)
+        data_cfg = ml_collections.ConfigDict(config.data.to_dict())
+        with data_cfg.ignore_type():
+            if data_cfg.channels is None:  # the channels the model takes
+                data_cfg.channels = run_config.data.channels
+            run_config.data = data_cfg
+    info = _data().info(run_config.data)
+    dp = DataParallel(run_config.parallel)
+    dp.check_batch_size(int(run_config.eval_batch_size))
+    spec = build.step_spec(run_config, class_names=info.class_names, axis_name=dp.axis_name,
+                           with_optimizer=False, module=restored.model)
+    variables = dp.replicate(to_host(restored.variables))
     p_eval = dp.eval_step(functools.partial(eval_step, spec=spec))
-    split = split or config.data.eval_split
-    scores, _ = run_eval(p_eval, variables, config, dp, spec, info, split=split)
+    split = split or run_config.data.eval_split
+    scores, _ = run_eval(p_eval, variables, run_config, dp, spec, split=split)
     with contextlib.closing(Writer(workdir, enabled=jax.process_index() == 0)) as writer:
-        writer.scalars(step, f"eval_{split}", scores)
-    return {"step": int(step), **scores}
+        writer.scalars(restored.step, f"eval_{split}", scores)
+    return {"step": restored.step, **scores}

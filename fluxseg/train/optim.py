@@ -3,8 +3,9 @@
 Order of transforms, as in PyTorch: clip the gradient, add coupled weight
 decay (SGD, Adam) or use decoupled decay (AdamW), apply the optimiser with a
 learning-rate schedule. Frozen parameters (by regex over '/'-joined paths) get
-zero updates and no optimiser state. Gradient accumulation wraps everything in
-``optax.MultiSteps``, so the schedule counts optimiser updates, not batches.
+zero updates and no optimiser state. Gradient accumulation wraps the trainable
+branch in ``optax.MultiSteps`` (so frozen parameters get no accumulator either),
+and the schedule counts optimiser updates, not batches.
 """
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from typing import Any, Sequence
 
 import jax
 import optax
+
+NAMES = ("sgd", "adam", "adamw", "rmsprop")
+SCHEDULES = ("constant", "cosine", "poly")
 
 
 def path_str(path) -> str:
@@ -35,6 +39,26 @@ def frozen_mask(params, patterns: Sequence[str]):
         lambda path, _: any(r.search(path_str(path)) for r in regexes), params)
 
 
+def partition(params, patterns: Sequence[str]):
+    """(trainable leaves, frozen leaves, merge): ``params`` split by the frozen patterns.
+
+    ``merge(trainable, frozen)`` rebuilds a tree of ``params``' structure from
+    two leaf lists in that order (any tree of the same structure splits the
+    same way: gradients, updates). The split reads only the paths, so it is
+    static under jit.
+    """
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    flags = jax.tree_util.tree_leaves(frozen_mask(params, patterns))
+    trainable = [x for x, f in zip(leaves, flags) if not f]
+    frozen = [x for x, f in zip(leaves, flags) if f]
+
+    def merge(trainable, frozen):
+        t, f = iter(trainable), iter(frozen)
+        return treedef.unflatten([next(f) if is_frozen else next(t) for is_frozen in flags])
+
+    return trainable, frozen, merge
+
+
 def schedule(cfg, total_updates: int) -> optax.Schedule:
     """Learning rate per optimiser update.
 
@@ -54,7 +78,7 @@ def schedule(cfg, total_updates: int) -> optax.Schedule:
     elif kind == "poly":
         main = optax.polynomial_schedule(lr, end, float(cfg.power), decay_steps)
     else:
-        raise ValueError(f"unknown schedule {kind!r}; expected 'constant', 'cosine' or 'poly'")
+        raise ValueError(f"unknown schedule {kind!r}; expected one of {SCHEDULES}")
     if warmup <= 0:
         return main
     ramp = optax.linear_schedule(0.0, lr, warmup)
@@ -98,16 +122,16 @@ def create(cfg, total_steps: int, frozen_patterns: Sequence[str] = ()) -> tuple[
     elif name == "adamw":
         chain.append(optax.adamw(lr, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, weight_decay=wd))
     else:
-        raise ValueError(f"unknown optimizer {name!r}; expected 'sgd', 'adam', 'adamw' or 'rmsprop'")
+        raise ValueError(f"unknown optimizer {name!r}; expected one of {NAMES}")
     tx = optax.chain(*chain)
+    if accum > 1:
+        tx = optax.MultiSteps(tx, every_k_schedule=accum).gradient_transformation()
     if frozen_patterns:
         patterns = tuple(frozen_patterns)
         tx = optax.multi_transform(
             {"train": tx, "frozen": optax.set_to_zero()},
             lambda params: jax.tree_util.tree_map(
                 lambda f: "frozen" if f else "train", frozen_mask(params, patterns)))
-    if accum > 1:
-        tx = optax.MultiSteps(tx, every_k_schedule=accum).gradient_transformation()
     return tx, lr
 
 

@@ -10,7 +10,7 @@ batch. This is the one to use across hosts.
 In both, the train state is one replicated array per leaf (NamedSharding
 with an empty PartitionSpec), donated to the step and returned replicated, so
 a state is saved and restored the same way whichever wrapper made it. (On
-the CPU backend the state is not donated: see fast_forms.donate_argnums.)
+the CPU backend the state is not donated: see backend.donate_argnums.)
 ``check_vma=False`` keeps shard_map's gradient semantics those of pmap: the
 step takes per-device gradients and sums them itself.
 """
@@ -23,7 +23,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from fluxseg.models import fast_forms
+from fluxseg.runtime import backend
 
 AXIS = {"pmap": "batch", "jit": "data"}
 
@@ -31,7 +31,7 @@ AXIS = {"pmap": "batch", "jit": "data"}
 class DataParallel:
     """Devices, data placement and the step wrapper of one parallel mode."""
 
-    def __init__(self, mode: str = "jit", devices=None):
+    def __init__(self, mode: str, devices=None):
         if mode not in AXIS:
             raise ValueError(f"parallel must be 'pmap' or 'jit', got {mode!r}")
         if mode == "pmap" and jax.process_count() > 1:
@@ -58,7 +58,7 @@ class DataParallel:
     # -- placing data ------------------------------------------------------
     def init(self, fn: Callable, *args):
         """Runs fn(*args) under jit with every output replicated on the mesh."""
-        return fast_forms.jit(fn, out_shardings=self.replicated)(*args)
+        return backend.jit(fn, out_shardings=self.replicated)(*args)
 
     def replicate(self, tree):
         """Host arrays (the same on every process) -> replicated global arrays."""
@@ -94,18 +94,18 @@ class DataParallel:
 
     # -- wrapping steps ------------------------------------------------------
     def _wrap(self, fn: Callable, donate: bool):
-        # The state is donated only where that pays (fast_forms.donate_argnums).
-        donate_argnums = fast_forms.donate_argnums(0) if donate else ()
+        # The state is donated only where that pays (backend.donate_argnums).
+        donate_argnums = backend.donate_argnums(0) if donate else ()
         if self.mode == "pmap":
             # Under jit so that the step compiles with fluxseg's backend options, as in jit mode
             # (jax.pmap takes no compiler_options; in this JAX it is jit + shard_map anyway).
-            return fast_forms.jit(jax.pmap(fn, axis_name=self.axis_name, in_axes=(None, 0), out_axes=None,
+            return backend.jit(jax.pmap(fn, axis_name=self.axis_name, in_axes=(None, 0), out_axes=None,
                                            donate_argnums=donate_argnums,
                                            devices=self.devices if self._explicit_devices else None),
                                   donate_argnums=donate_argnums)
         mapped = jax.shard_map(fn, mesh=self.mesh, in_specs=(P(), P(self.axis_name)),
                                out_specs=P(), check_vma=False)
-        return fast_forms.jit(mapped, donate_argnums=donate_argnums)
+        return backend.jit(mapped, donate_argnums=donate_argnums)
 
     def train_step(self, step_fn: Callable) -> Callable:
         """step_fn(state, batch) -> (state, metrics), per device; state donated."""

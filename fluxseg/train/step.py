@@ -8,6 +8,13 @@ loss denominators and gradients are summed, BatchNorm statistics averaged
 (the model does it inside its forward pass when built with ``bn_axis_name``).
 The result equals one step on the whole batch on one device.
 
+Frozen parameters (``spec.frozen``) are constants of the train step: it
+differentiates only the trainable ones, so JAX builds no backward pass for a
+frozen part of the model (a frozen backbone costs its forward pass only), and
+only trainable gradients cross devices. The model's forward function knows
+nothing of freezing, so gradients through frozen parts stay available to
+everything else (Grad-CAM, filter ascent).
+
 A batch is a dict of host arrays: 'image' uint8 [b,H,W,3] and either 'mask'
 int32 [b,H,W] (segmentation, 255 = ignore) or 'label' int32 [b]
 (classification, -1 = padding). Preprocessing happens here, on device.
@@ -25,7 +32,8 @@ from jax import lax
 
 from fluxseg import tasks
 from fluxseg.models import layers
-from fluxseg.train import losses
+from fluxseg.tasks import losses
+from fluxseg.train import optim
 
 
 @flax.struct.dataclass
@@ -53,6 +61,7 @@ class StepSpec:
     class_weights: tuple | None = None
     preprocess: Callable = lambda x: x / 255.0
     axis_name: str | None = None
+    frozen: tuple[str, ...] = ()     # regexes of parameter paths the optimiser keeps fixed
     augment: Callable | None = None  # data.augment_on='device': fluxseg.data.device_augment
 
 
@@ -96,9 +105,10 @@ def train_step(state: TrainState, batch, spec: StepSpec):
         rng = jax.random.fold_in(rng, lax.axis_index(axis))
     task = spec.task
     loss_kw = dict(ignore_index=task.ignore_index, class_weights=spec.class_weights)
+    trainable, frozen, merge = optim.partition(state.params, spec.frozen)
 
-    def loss_fn(params):
-        variables = {"params": params}
+    def loss_fn(trainable):
+        variables = {"params": merge(trainable, frozen)}
         if state.batch_stats:
             variables["batch_stats"] = state.batch_stats
         logits, updates = spec.model.apply(variables, x, train=True, mutable=["batch_stats"],
@@ -116,15 +126,20 @@ def train_step(state: TrainState, batch, spec: StepSpec):
         return loss, (logits, target, updates.get("batch_stats", {}))
 
     (loss, (logits, target, batch_stats)), grads = jax.value_and_grad(
-        loss_fn, has_aux=True)(state.params)
+        loss_fn, has_aux=True)(trainable)
     if axis is not None:
         grads = lax.psum(grads, axis)
         loss = lax.psum(loss, axis)
         # Already global with cross-replica BN; this keeps replicas identical
         # for models built without bn_axis_name.
         batch_stats = lax.pmean(batch_stats, axis)
+    # The optimiser takes whole trees; it drops the frozen zeros (set_to_zero),
+    # and so does XLA.
+    grads = merge(grads, [jnp.zeros_like(p) for p in frozen])
     updates, opt_state = spec.tx.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
+    # Frozen leaves are taken back as they were: adding their zero update
+    # would already change bits (-0.0 + 0.0 = +0.0).
+    params = merge(optax.apply_updates(trainable, optim.partition(updates, spec.frozen)[0]), frozen)
     new_state = state.replace(step=state.step + 1, params=params, batch_stats=batch_stats,
                               opt_state=opt_state)
     correct, count = task.correct(logits, target)

@@ -14,22 +14,6 @@ from typing import Optional
 
 import numpy as np
 
-# One drawing path for training pictures and `fluxseg predict`/`eval`.
-from fluxseg.infer_draw import colorize, default_colormap as _default_colormap  # noqa: F401
-
-
-def prediction_grid(images, masks, preds, colormap=None, ignore_index=255,
-                    min_size: int = 128, class_names=None) -> np.ndarray:
-    """uint8 grid, one row per example under the titles image | truth | prediction,
-    with a legend of the classes shown (see fluxseg.infer_draw.prediction_grid).
-
-    images uint8 [N,H,W,3]; masks, preds int [N,h,w] (h,w <= H,W: centred).
-    Small images are enlarged (nearest) to at least ``min_size`` pixels high.
-    """
-    from fluxseg.infer_draw import prediction_grid as draw
-    return draw(images, masks, preds, colormap, ignore_index, class_names, min_size)
-
-
 class Writer:
     def __init__(self, workdir: str, enabled: bool = True):
         self.workdir = workdir

@@ -6,7 +6,7 @@ from typing import Optional, Sequence
 import jax
 
 from fluxseg import models
-from fluxseg.models import fast_forms
+from fluxseg.runtime import backend
 from fluxseg.viz._cache import cached
 
 
@@ -46,7 +46,7 @@ def activations(model, variables, x, layers: Optional[Sequence[str]] = None) -> 
     names = tuple(layers)
 
     def build():
-        return fast_forms.jit(lambda v, x: models.features(model, v, x, names)[1])
+        return backend.jit(lambda v, x: models.features(model, v, x, names)[1])
 
     taps = cached(model, ("activations", names), build)(variables, x)
     return {n: taps[n] for n in names}

@@ -16,6 +16,7 @@ filter's result does not depend on which other filters share its batch.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Callable, NamedTuple, Optional, Sequence
 
 import jax
@@ -24,7 +25,7 @@ import numpy as np
 import optax
 from flax import traverse_util
 
-from fluxseg.models import fast_forms
+from fluxseg.runtime import backend
 from fluxseg.viz import transforms
 from fluxseg.viz._cache import cached
 
@@ -32,20 +33,24 @@ METHODS = ("dlwp", "regularized")
 
 
 class FilterPatterns(NamedTuple):
-    """images: uint8 [N, size, size, 3]; losses: float32 [N, steps], the loss before each step."""
+    """images: uint8 [N, size, size, 3]; losses: float32 [N, steps], the loss before each step;
+    no_gradient: bool [N], the loss's gradient w.r.t. the image was exactly zero at every step."""
 
     images: np.ndarray
     losses: np.ndarray
+    no_gradient: Optional[np.ndarray] = None
 
     @property
     def dead(self) -> np.ndarray:
-        """bool [N]: filters whose mean activation never rose above 0 during the ascent.
+        """bool [N]: filters whose mean activation never rose above 0 during the ascent, or
+        whose gradient was exactly zero throughout.
 
         Behind a ReLU such a filter has zero gradient everywhere, so its image
         is only the starting noise; draw it crossed out
         (`fluxseg.viz.tile_grid(crossed=...)`), never as a pattern.
         """
-        return ~(self.losses.max(axis=1) > 0)
+        dead = ~(self.losses.max(axis=1) > 0)
+        return dead if self.no_gradient is None else dead | self.no_gradient
 
 
 def _acts_fn(model, layer: str, preprocess: Optional[Callable]):
@@ -95,6 +100,11 @@ def _normalized_grad(acts, variables, x, filters):
     return losses, g / (rms + 1e-5)
 
 
+def _moves(g):
+    """bool [N]: image i's gradient has a non-zero entry."""
+    return jnp.any(g.reshape(g.shape[0], -1) != 0, axis=1)
+
+
 def ascent_gradient(model, variables, layer: str, images, filters, preprocess: Optional[Callable] = None):
     """One 'dlwp' step's ingredients for image i and filter i: (losses [N], step directions [N, H, W, 3]).
 
@@ -103,7 +113,7 @@ def ascent_gradient(model, variables, layer: str, images, filters, preprocess: O
     """
     images = jnp.asarray(images, jnp.float32)
     filters = _check(model, variables, layer, images.shape[1], filters)
-    fn = cached(model, ("ascent_gradient", layer, preprocess), lambda: fast_forms.jit(lambda v, x, f: _normalized_grad(_acts_fn(model, layer, preprocess), v, x, f)))
+    fn = cached(model, ("ascent_gradient", layer, preprocess), lambda: backend.jit(lambda v, x, f: _normalized_grad(_acts_fn(model, layer, preprocess), v, x, f)))
     return fn(variables, images, jnp.asarray(filters))
 
 
@@ -119,12 +129,12 @@ def _dlwp_loop(model, layer, preprocess, steps, step_size, size):
     def run(variables, filters, seed):
         def step(x, _):
             losses, g = _normalized_grad(acts, variables, x, filters)
-            return x + step_size * g, losses
+            return x + step_size * g, (losses, _moves(g))
 
-        x, losses = jax.lax.scan(step, dlwp_start(seed, filters, size), None, length=steps)
-        return x, losses.T
+        x, (losses, moved) = jax.lax.scan(step, dlwp_start(seed, filters, size), None, length=steps)
+        return x, losses.T, ~jnp.any(moved, axis=0)
 
-    return fast_forms.jit(run)
+    return backend.jit(run)
 
 
 def _regularized_loop(model, layer, preprocess, steps, step_size, size):
@@ -146,12 +156,12 @@ def _regularized_loop(model, layer, preprocess, steps, step_size, size):
             spec, state = carry
             (_, losses), g = jax.value_and_grad(loss_fn, has_aux=True)(spec, jax.random.fold_in(base, 1_000_003 + i))
             updates, state = opt.update(g, state, spec)
-            return (optax.apply_updates(spec, updates), state), losses
+            return (optax.apply_updates(spec, updates), state), (losses, _moves(g))
 
-        (spec, _), losses = jax.lax.scan(step, (spec, opt.init(spec)), jnp.arange(steps))
-        return transforms.spectrum_to_image(spec, size, size), losses.T
+        (spec, _), (losses, moved) = jax.lax.scan(step, (spec, opt.init(spec)), jnp.arange(steps))
+        return transforms.spectrum_to_image(spec, size, size), losses.T, ~jnp.any(moved, axis=0)
 
-    return fast_forms.jit(run)
+    return backend.jit(run)
 
 
 def filter_patterns(model, variables, layer: str, filters: Sequence[int], *, size: int = 150, steps: int = 40,
@@ -174,18 +184,28 @@ def filter_patterns(model, variables, layer: str, filters: Sequence[int], *, siz
     build = {"dlwp": _dlwp_loop, "regularized": _regularized_loop}[method]
     run = cached(model, ("filters", method, layer, preprocess, steps, float(step_size), size), lambda: build(model, layer, preprocess, steps, step_size, size))
     chunk = batch_size or len(filters)
-    images, losses = [], []
+    images, losses, flat = [], [], []
     for start in range(0, len(filters), chunk):
         part = filters[start : start + chunk]
         n = len(part)
         if n < chunk:  # pad the last chunk so every call reuses one compiled shape
             part = np.concatenate([part, np.repeat(part[-1:], chunk - n)])
-        x, l = run(variables, jnp.asarray(part), seed)
+        x, l, f = run(variables, jnp.asarray(part), seed)
         images.append(np.asarray(x)[:n])
         losses.append(np.asarray(l)[:n])
-    images, losses = np.concatenate(images), np.concatenate(losses).astype(np.float32)
+        flat.append(np.asarray(f)[:n])
+    images, losses, flat = np.concatenate(images), np.concatenate(losses).astype(np.float32), np.concatenate(flat)
     images = deprocess(images) if method == "dlwp" else np.clip(np.round(images), 0, 255).astype(np.uint8)
-    return FilterPatterns(images, losses)
+    stuck = flat & (losses.max(axis=1) > 0)
+    if stuck.any():
+        warnings.warn(
+            f"filter(s) {filters[stuck].tolist()} of {layer!r} are active but their mean activation has an exactly "
+            f"zero gradient with respect to the image at every step, so their images are only the starting noise "
+            f"(FilterPatterns.dead flags them): the layer does not depend on the input through differentiable "
+            f"operations (a stop_gradient or an integer operation below it).",
+            stacklevel=2,
+        )
+    return FilterPatterns(images, losses, flat)
 
 
 def deprocess(x) -> np.ndarray:

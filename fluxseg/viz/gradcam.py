@@ -11,7 +11,8 @@ The gradient at a tapped layer comes from an additive zero perturbation of
 that tap (see `fluxseg.models.layers.tap`), so nothing about the model has
 to be split or rewritten. Means are per image: averaging the gradient over
 the batch axis as well (as recipes written for one image do) would mix the
-images of a batch.
+images of a batch. An image whose gradient at the layer is exactly zero gets a
+warning that says why its map is flat.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ import numpy as np
 from flax import traverse_util
 
 from fluxseg import models
-from fluxseg.models import fast_forms
+from fluxseg.runtime import backend
 from fluxseg.viz._cache import cached
 
 Target = Union[None, int, Sequence[int], Callable]
@@ -93,7 +94,7 @@ def _raw_fn(model, layer: str, score):
         g = traverse_util.flatten_dict(grads)[tuple(layer.split("/"))]
         weights = jnp.mean(g, axis=(1, 2))  # [B, C]: per image, never over the batch
         cam = jnp.einsum("bhwc,bc->bhw", acts, weights, precision=jax.lax.Precision.HIGHEST)
-        return cam, s, jnp.any(weights != 0, axis=1)
+        return cam, s, jnp.any(g != 0, axis=(1, 2, 3))
 
     return raw
 
@@ -121,19 +122,23 @@ def gradcam(model, variables, x, layer: str, targets: Target = None, *, relu: bo
     shapes = cached(model, ("gradcam_shapes", layer, tuple(x.shape), str(x.dtype)), lambda: _check_layer(model, variables, x, layer))
     out, acts = shapes
     key, score, ids = _score_fn(targets, out.shape, x.shape[0])
-    raw = cached(model, ("gradcam", layer, key), lambda: fast_forms.jit(_raw_fn(model, layer, score)))
+    raw = cached(model, ("gradcam", layer, key), lambda: backend.jit(_raw_fn(model, layer, score)))
     cam, scores, flows = raw(variables, x, ids, _perturbation(layer, acts))
     if not isinstance(flows, jax.core.Tracer) and not bool(np.all(np.asarray(flows))):
-        warnings.warn(
-            f"the gradient of the target score at {layer!r} is exactly zero for image(s) "
-            f"{np.flatnonzero(~np.asarray(flows)).tolist()}, so their maps are zero. Either the score does not "
-            f"depend on this layer (a segmentation_target region with no pixels), or the model stops gradients "
-            f"above it: create a frozen model for inspection without freezing, e.g. "
-            f"models.create('gap_classifier', freeze_backbone=False) (same variables).",
-            stacklevel=2,
-        )
+        warnings.warn(_zero_gradient_message(layer, np.flatnonzero(~np.asarray(flows)).tolist()), stacklevel=2)
     cam = postprocess(cam, relu=relu, normalize=normalize, size=size)
     return (cam, scores) if return_scores else cam
+
+
+def _zero_gradient_message(layer: str, images: list) -> str:
+    """Why a Grad-CAM map is flat: the target score's gradient at ``layer`` is exactly zero."""
+    return (
+        f"the gradient of the target score at {layer!r} is exactly zero for image(s) {images}, so their "
+        f"Grad-CAM maps are zero, not a finding about the image: the score does not depend on this layer "
+        f"there. A dead layer above it (every unit behind a ReLU off), a segmentation_target region with no "
+        f"pixels, or a target the layer cannot reach (a score from another branch of the model, or one that "
+        f"ignores the logits) does this. Pick another layer or target."
+    )
 
 
 def postprocess(cam, *, relu: bool = True, normalize: bool = True, size: Optional[tuple[int, int]] = None):

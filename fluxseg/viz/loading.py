@@ -1,4 +1,4 @@
-"""Model, variables and preprocessing for the `fluxseg viz` commands: converted weights, a run, or random."""
+"""Model, variables and preprocessing for the `fluxseg viz` commands: converted weights, random, or a restored run."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,7 +8,7 @@ from typing import Callable, Optional
 import jax
 import numpy as np
 
-from fluxseg.models import fast_forms
+from fluxseg.runtime import backend
 
 # The layer Grad-CAM looks at by default: the last convolutional feature map
 # before the classifier (Selvaraju et al. 2017 §3; DLwP uses block5_conv3).
@@ -42,24 +42,26 @@ class Loaded:
     note: str  # where the weights came from, for titles
 
 
-def load(name: Optional[str], weights: Optional[str], workdir: Optional[str], seed: int = 0) -> Loaded:
-    """--model NAME with --weights keras|torchvision|random|PATH, or --workdir RUN."""
+def from_run(restored) -> Loaded:
+    """A trained run (``fluxseg.restore(workdir)``): its model, weights, preprocessing and crop size."""
+    c = restored.config
+    hw = tuple(int(v) for v in c.data.crop_size)
+    return Loaded(restored.model, restored.variables, restored.preprocess, str(c.model), hw, str(c.data.task),
+                  f"run {restored.workdir}, step {restored.step}")
+
+
+def load(name: Optional[str], weights: Optional[str], seed: int = 0) -> Loaded:
+    """--model NAME with --weights keras|torchvision|random|PATH."""
     from fluxseg import models
     from fluxseg.weights import preprocess as prep
 
-    if workdir:
-        import fluxseg
-
-        r = fluxseg.restore(workdir)
-        hw = tuple(int(v) for v in r.config.data.crop_size)
-        return Loaded(r.model, r.variables, r.preprocess, str(r.config.model), hw, str(r.config.task), f"run {workdir}, step {r.step}")
     if not name:
         raise ValueError("give --model NAME (see `fluxseg models`) or --workdir RUN")
     spec = models.spec(name)
     hw = spec.input_shape[:2]
     if weights in (None, "random"):
         model = models.create(name)
-        variables = fast_forms.jit(lambda x: model.init(jax.random.key(seed), x, train=False))(np.zeros((1, *spec.input_shape), np.float32))
+        variables = backend.jit(lambda x: model.init(jax.random.key(seed), x, train=False))(np.zeros((1, *spec.input_shape), np.float32))
         pre = prep.get(RANDOM_PREPROCESS.get(name, "torch"))
         return Loaded(model, variables, pre, name, hw, spec.task, "random weights")
     from fluxseg import weights as W

@@ -42,8 +42,13 @@ def test_batch_larger_than_shard(shapes_cfg):
 
 def test_unknown_dataset_and_config(shapes_cfg):
     shapes_cfg.name = "fluxseg_shape"
-    with pytest.raises(ValueError, match="unknown dataset.*fluxseg_shapes"):
+    with pytest.raises(ValueError) as err:
         fd.info(shapes_cfg)
+    msg = str(err.value)
+    assert "data.name='fluxseg_shape'" in msg and "did you mean ['fluxseg_shapes'," in msg
+    for name in ("fluxseg_shapes", "fluxseg_voc2012", "fluxseg_isbi2012", "fluxseg_image_folder",
+                 "fluxseg_segmentation_folder"):  # every dataset fluxseg builds
+        assert name in msg
     shapes_cfg.name, shapes_cfg.builder_config = "fluxseg_shapes", "huge"
     with pytest.raises(ValueError, match="builder_config='huge'"):
         fd.info(shapes_cfg)

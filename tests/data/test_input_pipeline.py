@@ -106,7 +106,7 @@ def test_cache_gives_a_reproducible_stream(shapes_cfg):
 
 def test_info_describes_the_dataset(shapes_cfg):
     info = fd.info(shapes_cfg)
-    assert info.num_classes == 6 and info.ignore_index == 255
+    assert info.num_classes == 6 and info.class_names[:2] == ("background", "circle")
     assert info.num_examples == {"train": 48, "validation": 18, "test": 10}
     assert info.image_shape == (32, 32, 3) and info.colormap.shape == (6, 3)
 

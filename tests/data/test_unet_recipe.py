@@ -16,7 +16,7 @@ def test_weight_map_equals_hand_computation_on_two_cells():
     mask = np.zeros((5, 12), np.uint8)
     mask[:, :3] = 1
     mask[:, 7:] = 1
-    w = weight_map.border_weights(mask, w0=10.0, sigma=5.0)
+    w = weight_map.border_weights(mask, w0=10.0, sigma=5.0, ignore_index=255)
     # Balance: 60 pixels, 2 classes; 20 background -> 60/40, 40 cell -> 60/80.
     # In the gap d1 + d2 = (c - 2) + (7 - c) = 5 for every column c.
     gap = 1.5 + 10.0 * np.exp(-25.0 / 50.0)
@@ -28,7 +28,7 @@ def test_weight_map_ignores_unlabelled_and_single_cells():
     mask = np.zeros((6, 6), np.uint8)
     mask[1:3, 1:3] = 1
     mask[5, :] = 255
-    w = weight_map.border_weights(mask, w0=10.0, sigma=5.0)
+    w = weight_map.border_weights(mask, w0=10.0, sigma=5.0, ignore_index=255)
     assert (w[5] == 0).all()                   # ignored pixels weigh nothing
     # 30 valid pixels: 4 cell, 26 background; one cell: no border term.
     np.testing.assert_allclose(w[:5][mask[:5] == 1], 30 / (2 * 4))
@@ -40,13 +40,13 @@ def _naive(mask, w0, sigma):
     cells, n = ndimage.label(mask == 1)
     d = np.sort(np.stack([ndimage.distance_transform_edt(cells != i) for i in range(1, n + 1)]), 0)
     term = w0 * np.exp(-((d[0] + d[1]) ** 2) / (2 * sigma ** 2))
-    return weight_map.class_balance(mask) + np.where(mask == 0, term, 0)
+    return weight_map.class_balance(mask, 255) + np.where(mask == 0, term, 0)
 
 
 def test_windowed_distances_equal_the_definition_on_many_cells():
     _, labels = fixture.cell_slice(np.random.default_rng(3), (96, 80), num_cells=20)
     mask = (labels // 255).astype(np.uint8)
-    np.testing.assert_allclose(weight_map.border_weights(mask, w0=10, sigma=5),
+    np.testing.assert_allclose(weight_map.border_weights(mask, w0=10, sigma=5, ignore_index=255),
                                _naive(mask, 10, 5), atol=1e-5)
 
 
@@ -97,7 +97,7 @@ def test_recipe_keeps_image_mask_and_weight_aligned():
     cfg = _cfg()
     assert not train_crop.applies(cfg)  # mirrored context and elastic: the recipe path
     for k, (image, mask) in enumerate(_two_level(np.random.default_rng(1))):
-        full_w = weight_map.border_weights(mask[..., 0])
+        full_w = weight_map.border_weights(mask[..., 0], w0=10.0, sigma=5.0, ignore_index=255)
         img, msk, w = (t.numpy() for t in recipe.train_transform(
             tf.constant(image), tf.constant(mask), tf.constant([7, k], tf.int64), cfg))
         assert img.shape == (40, 40, 1) and msk.shape == (40, 40, 1) and w.shape == (40, 40, 1)

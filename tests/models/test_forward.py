@@ -59,7 +59,9 @@ def test_dropout_needs_an_rng_only_in_training():
         model.apply(v, x, train=True)
 
 
-def test_frozen_vgg16_gets_no_gradient_in_the_hybrid():
+def test_the_hybrid_differentiates_through_its_frozen_vgg16_and_names_it_frozen():
+    # Freezing is the optimiser's business (train/step.py): the forward function itself
+    # passes true gradients to VGG16, which Grad-CAM and filter ascent need (issue 20).
     model = models.create("hybrid_vgg16_resnet50", num_classes=3)
     x = jax.random.normal(jax.random.key(3), (2, 32, 32, 3))
     v = init(model, x)
@@ -71,7 +73,7 @@ def test_frozen_vgg16_gets_no_gradient_in_the_hybrid():
     grads = traverse_util.flatten_dict(jax.jit(jax.grad(loss))(v["params"]), sep="/")
     vgg = [np.abs(g).max() for k, g in grads.items() if k.startswith("vgg16/")]
     rest = [np.abs(g).max() for k, g in grads.items() if not k.startswith("vgg16/")]
-    assert len(vgg) == 26 and max(vgg) == 0.0
+    assert len(vgg) == 26 and min(vgg) > 0.0
     assert max(rest) > 0.0
     assert models.frozen_patterns(model) == (r"^vgg16/",)
     assert models.frozen_patterns(models.create("hybrid_vgg16_resnet50", freeze_vgg=False)) == ()

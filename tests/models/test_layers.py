@@ -76,7 +76,8 @@ def test_transposed_conv_matches_pytorch(tmp_path):
         b = rng.normal(size=5).astype(np.float32)
         x = rng.normal(size=(2, 3, 6, 7)).astype(np.float32)  # NCHW
         np.savez(tmp_path / f"in{n}.npz", w=w, b=b, x=x, cfg=np.array([k, s, p, op]))
-        subprocess.run([sys.executable, "-c", TORCH_SCRIPT, str(tmp_path / f"in{n}.npz"), str(tmp_path / f"out{n}.npy")], check=True)
+        subprocess.run([sys.executable, "-c", TORCH_SCRIPT, str(tmp_path / f"in{n}.npz"), str(tmp_path / f"out{n}.npy")], check=True,
+                       timeout=300)
         want = np.load(tmp_path / f"out{n}.npy").transpose(0, 2, 3, 1)
         got = apply_transpose(x.transpose(0, 2, 3, 1), w.transpose(2, 3, 0, 1), s, p, op, bias=b)
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4, err_msg=f"k={k} s={s} p={p} op={op}")

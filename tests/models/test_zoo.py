@@ -119,3 +119,15 @@ def test_registry_errors_are_helpful():
         "vgg16", "resnet18", "resnet34", "resnet50", "resnet101", "resnet50_keras", "hybrid_vgg16_resnet50",
         "unet", "unet_resnet50", "fcn_resnet18", "fcn_vgg16", "cnn_small", "gap_classifier",
     }
+
+
+def test_unet_norm_none_from_the_command_line_is_the_papers_graph():
+    # --config.model_kwargs.norm=none: a string, since ml_collections cannot carry None into a str key.
+    plain, named = (abstract_variables(models.create("unet", features=4, padding="same", norm=n), (32, 32, 3), 1)
+                    for n in (None, "none"))
+    assert jax.tree_util.tree_structure(plain) == jax.tree_util.tree_structure(named)
+    assert "batch_stats" not in named and "bias" in named["params"]["down1_conv1"]
+    with_bn = abstract_variables(models.create("unet", features=4, padding="same", norm="batch"), (32, 32, 3), 1)
+    assert "bias" not in with_bn["params"]["down1_conv1"]
+    with pytest.raises(ValueError, match="norm must be None or 'none'"):
+        shape_of(models.create("unet", features=4, padding="same", norm="None"), (32, 32, 3))

@@ -4,6 +4,9 @@ Takes one SGD step with resnet18 (width 8, BatchNorm) on one 16-image batch
 three ways: one device on the whole batch, pmap over 8 devices, jit+shard_map
 over an 8-device mesh. Prints JSON: the largest absolute difference of the
 parameters and BatchNorm statistics of each parallel run from the single one.
+Stage 2 is frozen (config.optim.frozen), so the step closes over it and
+all-reduces only the trainable gradients; "frozen_moved" is how far its
+parameters moved (must be 0).
 
 32x32 images, not smaller: at 16x16 ResNet's last stages see 1x1 maps whose
 BatchNorm variances are near zero, and merely permuting the batch on ONE
@@ -16,16 +19,16 @@ import sys
 import jax
 import numpy as np
 
-from fluxseg.models.fast_forms import jit
+from fluxseg.runtime.backend import jit
 from fluxseg.train import build, config as config_lib, parallel, step as S
 
 assert jax.device_count() == 8, jax.devices()
 
 cfg = config_lib.from_values(dict(
-    model="resnet18", model_kwargs={"width": 8}, num_classes=5, task="classification",
+    model="resnet18", model_kwargs={"width": 8}, num_classes=5, data=dict(task="classification"),
     loss="softmax_ce", dtype="float32", preprocess="unit", num_train_steps=2,
     optim=dict(name="sgd", learning_rate=0.1, momentum=0.9, weight_decay=1e-4,
-               schedule="constant", frozen=None)))
+               schedule="constant", frozen=(r"^layer2_",))))
 SHAPE = (32, 32, 3)
 rng = np.random.RandomState(0)
 batch = {"image": rng.randint(0, 256, (16, *SHAPE)).astype(np.uint8),
@@ -41,7 +44,7 @@ def run(spec, init, step_fn, put):
 
 
 spec1 = build.step_spec(cfg)
-# Compiled as DataParallel compiles its steps (fast_forms.jit: the backend's options), so the
+# Compiled as DataParallel compiles its steps (backend.jit: the backend's options), so the
 # three runs differ only in how the batch is split.
 ref, ref_loss = run(spec1, lambda f, r: jit(f)(r),
                     jit(functools.partial(S.train_step, spec=spec1)), lambda b: b)
@@ -54,7 +57,9 @@ for mode in ("pmap", "jit"):
     diffs = jax.tree_util.tree_map(lambda a, b: float(np.max(np.abs(a - b))), ref, got)
     out[mode] = {k: max(jax.tree_util.tree_leaves(diffs[k])) for k in ("params", "batch_stats")}
     out[mode]["loss"] = loss
-    out[mode]["changed"] = max(jax.tree_util.tree_leaves(jax.tree_util.tree_map(
-        lambda a, b: float(np.max(np.abs(a - b))), ref["params"], parallel.to_host(
-            jax.jit(lambda seed: S.init_state(spec1.model, spec1.tx, seed, SHAPE, "rbg"))(0).params))))
+    init = parallel.to_host(jax.jit(lambda seed: S.init_state(spec1.model, spec1.tx, seed, SHAPE, "rbg"))(0).params)
+    moved = jax.tree_util.tree_map(lambda a, b: float(np.max(np.abs(a - b))), got["params"], init)
+    out[mode]["changed"] = max(jax.tree_util.tree_leaves(moved))
+    out[mode]["frozen_moved"] = max(x for k, sub in moved.items() if k.startswith("layer2_")
+                                    for x in jax.tree_util.tree_leaves(sub))
 json.dump(out, sys.stdout)

@@ -10,7 +10,7 @@ import sys
 import jax
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/: _helpers
 from _helpers import tiny_config  # noqa: E402
 from fluxseg import infer  # noqa: E402
 from fluxseg.train import checkpoint, loop  # noqa: E402

@@ -1,4 +1,4 @@
-"""fluxseg.compile_cache: a second run loads its compiled functions and trains identically."""
+"""fluxseg.runtime.compile_cache: a second run loads its compiled functions and trains identically."""
 import json
 import os
 import subprocess
@@ -7,7 +7,7 @@ import sys
 import pytest
 from _helpers import REPO
 
-from fluxseg import compile_cache
+from fluxseg.runtime import compile_cache
 
 
 def test_the_folder_is_per_cpu_and_per_jax_version(tmp_path, monkeypatch):
@@ -29,11 +29,11 @@ def _env(**extra):
 
 
 def test_a_folder_given_to_jax_is_kept(tmp_path):
-    code = "from fluxseg import compile_cache; print(compile_cache.enable())"
+    code = "from fluxseg.runtime import compile_cache; print(compile_cache.enable())"
     env = _env(JAX_COMPILATION_CACHE_DIR=str(tmp_path / "mine"),
                **{compile_cache.ENV: str(tmp_path / "fluxseg")})
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True).stdout
+                         check=True, timeout=300).stdout
     assert out.strip() == str(tmp_path / "mine")
 
 

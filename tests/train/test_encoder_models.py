@@ -24,7 +24,6 @@ def _batch(n=2, size=32, classes=3, seed=0):
 ])
 def test_decoder_on_another_encoder_trains_one_step(model, kwargs):
     cfg = config_lib.from_values(dict(model=model, model_kwargs=kwargs, num_classes=3,
-                                      task="segmentation",
                                       optim=dict(name="sgd", learning_rate=0.1)))
     spec = build.step_spec(cfg)
     state = jax.jit(lambda s: S.init_state(spec.model, spec.tx, s, (32, 32, 3), "rbg"))(0)

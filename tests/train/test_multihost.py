@@ -8,8 +8,10 @@ import jax
 import ml_collections
 import numpy as np
 
-from _helpers import CACHE_ENV, HERE, REPO, run_python
+from _helpers import CACHE_ENV, REPO, run_python
 from fluxseg.train import build, checkpoint
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 SCRIPT = os.path.join(HERE, "_multihost_check.py")
 
@@ -40,6 +42,10 @@ def test_two_processes_equal_one_process(tmp_path):
     for k in a.files:
         np.testing.assert_allclose(a[k], b[k], atol=1e-5, err_msg=k)
     assert np.abs(a["losses"][1] - a["losses"][0]) > 1e-4  # two different batches
+    # Step 2 unreadable for one process: both fall back to step 1, and step 2 is moved once.
+    assert open(one + ".resume0").read() == "2"
+    assert [open(f"{two}.resume{i}").read() for i in range(2)] == ["1", "1"]
+    assert os.listdir(os.path.join(workdir + "_resume", "damaged_checkpoints")) == ["2"]
 
     # The checkpoint both processes wrote together restores in this 1-device process.
     cfg = ml_collections.ConfigDict(dict(model="resnet18", model_kwargs={"width": 8},
@@ -47,7 +53,7 @@ def test_two_processes_equal_one_process(tmp_path):
     model = build.model(cfg)
     shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), np.zeros((1, 32, 32, 3)),
                                                train=False))
-    ckpt = checkpoint.Checkpoints(workdir, read_only=True)
+    ckpt = checkpoint.Checkpoints.reader(workdir)
     restored = ckpt.restore_variables(2, checkpoint.abstract(
         dict(shapes), jax.sharding.SingleDeviceSharding(jax.devices()[0])))
     for path, v in jax.tree_util.tree_flatten_with_path(restored)[0]:

@@ -38,3 +38,31 @@ def test_restore_and_predict_load_neither_tensorflow_nor_torch(tiny_run):
         "assert not heavy, heavy[:5]\n"
         "print('clean')\n")
     assert run_python(["-c", code]).stdout.strip().endswith("clean")
+
+
+def test_notebook_runs_in_a_jupyter_kernel(tiny_run, tmp_path, monkeypatch):
+    """The percent-format source converted by jupytext and executed by nbclient in a real ipykernel."""
+    import re
+
+    import jupytext
+    import nbclient
+
+    out = tmp_path / "nb"
+    monkeypatch.setenv("FLUXSEG_WORKDIR", tiny_run)  # the kernel inherits this process's environment
+    monkeypatch.setenv("FLUXSEG_NOTEBOOK_OUT", str(out))
+    monkeypatch.setenv("PYTHONPATH", REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    notebook = jupytext.read(NOTEBOOK)
+    assert sum(c.cell_type == "code" for c in notebook.cells) >= 5
+    nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    text = "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs
+                   if o.output_type == "stream" and o.name == "stdout")
+    assert re.search(r"unet at step 2, trained on fluxseg_shapes crops \(32, 32\)", text)
+    assert "mask sizes: [(45, 70), (97, 31), (61, 61)]" in text
+    parity = re.search(r"export parity on 32x32: logits within (\S+) of predict's range, class ids equal: (\w+)", text)
+    assert parity and float(parity.group(1)) <= 1e-4 and parity.group(2) == "True", text[-2000:]
+    assert "| background |" in text
+    pictures = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs
+                if o.output_type == "display_data" and "image/png" in o.get("data", {})]
+    assert len(pictures) == 2  # the predictions and the metric table, inline
+    assert (out / "export" / "model.jaxexport").exists()

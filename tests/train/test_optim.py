@@ -86,6 +86,30 @@ def test_accumulation_equals_one_step_on_the_mean_gradient():
     np.testing.assert_allclose(w, want, rtol=1e-6)
 
 
+def test_accumulation_keeps_no_accumulator_for_frozen_parameters():
+    tx, _ = optim.create(_cfg(name="adam", accum_steps=2), 10, frozen_patterns=(r"^vgg16/",))
+    params = _params()
+    state = tx.init(params)
+    # Adam's mu and nu plus the accumulated gradient, of the 3 head weights only.
+    assert sum(x.size for x in jax.tree_util.tree_leaves(state) if x.ndim > 0) == 3 * 3
+    grads = jax.tree_util.tree_map(jnp.ones_like, params)
+    for _ in range(2):
+        updates, state = tx.update(grads, state, params)
+        params = optax.apply_updates(params, updates)
+    np.testing.assert_array_equal(params["vgg16"]["block1_conv1"]["kernel"], 1.0)
+    assert float(jnp.abs(params["head"]["kernel"] - 2.0).min()) > 0  # one update after two batches
+
+
+def test_partition_splits_by_path_and_merges_back():
+    params = _params()
+    trainable, frozen, merge = optim.partition(params, (r"^vgg16/",))
+    assert [x.shape for x in trainable] == [(3,)] and sorted(x.shape for x in frozen) == [(2,), (3,)]
+    back = merge(trainable, frozen)
+    assert jax.tree_util.tree_structure(back) == jax.tree_util.tree_structure(params)
+    for a, b in zip(jax.tree_util.tree_leaves(back), jax.tree_util.tree_leaves(params)):
+        assert a is b
+
+
 def test_unknown_names_raise_with_choices():
     with pytest.raises(ValueError, match="sgd"):
         optim.create(_cfg(name="lamb"), 10)
@@ -115,3 +139,53 @@ def test_a_missing_key_fails_loudly_instead_of_taking_a_second_default():
     del cfg["eps"]
     with pytest.raises((AttributeError, KeyError), match="eps"):
         optim.create(cfg, 10)
+
+
+def _two_updates(cfg, p0, grads):
+    """The parameter after two updates of optim.create(cfg) with the gradients ``grads``."""
+    tx, _ = optim.create(cfg, 10)
+    p = jnp.asarray(p0)
+    state = tx.init(p)
+    for g in grads:
+        u, state = tx.update(jnp.asarray(g), state, p)
+        p = optax.apply_updates(p, u)
+    return np.asarray(p, np.float64)
+
+
+P0, G1, G2 = np.array([1.0, -2.0, 0.5]), np.array([0.3, -0.1, 2.0]), np.array([-0.2, 0.4, 1.0])
+
+
+def test_adamw_decays_decoupled_from_the_gradient_as_loshchilov_and_hutter():
+    lr, b1, b2, eps, wd = 0.1, 0.9, 0.99, 1e-8, 0.05
+    got = _two_updates(_cfg(name="adamw", learning_rate=lr, b1=b1, b2=b2, eps=eps, weight_decay=wd),
+                       P0, [G1, G2])
+    p, m, v = P0.copy(), 0.0, 0.0
+    for t, g in enumerate([G1, G2], start=1):
+        m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+        p = p - lr * ((m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps) + wd * p)
+    np.testing.assert_allclose(got, p, rtol=1e-5)
+    coupled = _two_updates(_cfg(name="adam", learning_rate=lr, b1=b1, b2=b2, eps=eps, weight_decay=wd),
+                           P0, [G1, G2])
+    assert np.abs(coupled - got).max() > 1e-3  # not Adam with L2 in the gradient
+
+
+def test_rmsprop_divides_by_the_running_root_mean_square():
+    lr, rho, eps = 0.01, 0.9, 1e-7
+    got = _two_updates(_cfg(name="rmsprop", learning_rate=lr, rho=rho, eps=eps), P0, [G1, G2])
+    p, v = P0.copy(), 0.0
+    for g in (G1, G2):
+        v = rho * v + (1 - rho) * g * g
+        p = p - lr * g / np.sqrt(v + eps)  # optax's form: eps inside the root (Keras adds it outside)
+    np.testing.assert_allclose(got, p, rtol=1e-5)
+
+
+def test_nesterov_momentum_is_pytorch_sgd_nesterov():
+    lr, mu = 0.1, 0.9
+    got = _two_updates(_cfg(momentum=mu, nesterov=True, learning_rate=lr), P0, [G1, G2])
+    p, b = P0.copy(), 0.0
+    for g in (G1, G2):
+        b = mu * b + g
+        p = p - lr * (g + mu * b)  # torch.optim.SGD(nesterov=True)
+    np.testing.assert_allclose(got, p, rtol=1e-6)
+    plain = _two_updates(_cfg(momentum=mu, learning_rate=lr), P0, [G1, G2])
+    assert np.abs(plain - got).max() > 1e-3  # the look-ahead changed the second step

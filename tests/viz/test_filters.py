@@ -1,10 +1,13 @@
 """Filter visualisation: the DLwP ascent step equals TensorFlow's; it raises its own filter; batching changes nothing."""
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from _viz_helpers import FILTER_IDS, FILTER_SEED, FILTER_SIZE, rel_err
 from fluxseg import viz
+from fluxseg.models.layers import tap
 from fluxseg.viz import filters as F
 
 LAYER = "block3_conv1"
@@ -79,3 +82,20 @@ def test_bad_filter_indices_are_rejected(keras_vgg16_base):
         viz.filter_patterns(model, variables, LAYER, [300], size=32, steps=1)
     with pytest.raises(KeyError, match="block3_conv1"):
         viz.filter_patterns(model, variables, "block3_convX", [0], size=32, steps=1)
+
+
+class _Detached(nn.Module):
+    """A layer whose input arrives through stop_gradient: active, but unreachable from the image."""
+
+    @nn.compact
+    def __call__(self, x, train=False):
+        a = jax.lax.stop_gradient(nn.Conv(4, (3, 3), name="c1")(x))
+        return tap(self, "c2", jnp.abs(nn.Conv(4, (3, 3), name="c2")(a)) + 1.0)
+
+
+def test_an_active_filter_without_gradient_is_flagged_and_said():
+    model = _Detached()
+    v = model.init(jax.random.key(0), jnp.zeros((1, 8, 8, 3)))
+    with pytest.warns(UserWarning, match=r"filter\(s\) \[0, 1\].*exactly zero gradient"):
+        pats = viz.filter_patterns(model, v, "c2", [0, 1], size=8, steps=2)
+    assert (pats.losses > 0).all() and pats.no_gradient.all() and pats.dead.all()

@@ -1,4 +1,6 @@
 """Grad-CAM properties that any correct implementation has (Selvaraju et al. 2017; Adebayo et al. 2018)."""
+import warnings
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -17,6 +19,21 @@ class ConvGapDense(nn.Module):
     def __call__(self, x, train=False):
         a = tap(self, "conv", nn.relu(nn.Conv(16, (3, 3), padding="VALID", name="conv")(x)))
         return nn.Dense(5, name="dense")(a.mean(axis=(1, 2)))
+
+
+class TwoBranches(nn.Module):
+    """Classes 0-1 read the 'left' branch only, classes 2-3 the 'right' one; `dead` puts a ReLU
+    that is off everywhere (a huge negative bias) between the left branch and its head."""
+
+    dead: bool = False
+
+    @nn.compact
+    def __call__(self, x, train=False):
+        a = tap(self, "left", nn.relu(nn.Conv(8, (3, 3), name="left")(x)))
+        b = tap(self, "right", nn.relu(nn.Conv(8, (3, 3), name="right")(x)))
+        a = nn.relu(a - 1e6) if self.dead else a
+        return jnp.concatenate([nn.Dense(2, name="head_left")(a.mean(axis=(1, 2))),
+                                nn.Dense(2, name="head_right")(b.mean(axis=(1, 2)))], axis=-1)
 
 
 def _spearman(a, b):
@@ -104,6 +121,22 @@ def test_randomising_the_top_layer_changes_the_map(resnet):
     params["layer4_1"] = fresh["params"]["layer4_1"]
     deeper = np.asarray(viz.gradcam(model, {**v, "params": params}, x, "layer4", 3, relu=False, normalize=False))
     assert np.mean([_spearman(base[i], deeper[i]) for i in range(len(x))]) < 0.5
+
+
+def test_a_zero_gradient_at_the_layer_is_said_in_words_not_drawn_as_a_flat_map():
+    x = jax.random.normal(jax.random.key(6), (2, 12, 12, 3))
+    model = TwoBranches()
+    v = random_variables(model, x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a reachable target: no warning
+        assert np.abs(np.asarray(viz.gradcam(model, v, x, "left", 1, relu=False, normalize=False))).max() > 0
+    # Class 3 is computed from the other branch: unreachable from 'left'.
+    with pytest.warns(UserWarning, match=r"exactly zero for image\(s\) \[0, 1\].*does not depend on this layer"):
+        flat = viz.gradcam(model, v, x, "left", 3)
+    assert not np.asarray(flat).any()
+    # A dead ReLU between the layer and the score.
+    with pytest.warns(UserWarning, match="dead layer"):
+        viz.gradcam(TwoBranches(dead=True), v, x, "left", 0)
 
 
 def test_segmentation_target_on_fcn():

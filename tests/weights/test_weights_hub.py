@@ -10,7 +10,8 @@ import shutil
 import numpy as np
 import pytest
 
-from fluxseg.weights import cli, hub, load, preprocess, registry, tree
+from fluxseg.cli import weights as cli
+from fluxseg.weights import hub, load, preprocess, registry, tree
 from fluxseg.weights.registry import WeightFile
 
 
@@ -96,10 +97,11 @@ def test_urls_and_hashes_are_the_libraries_own():
     import importlib.util
     from pathlib import Path
 
-    k = importlib.util.find_spec("keras")
-    t = importlib.util.find_spec("torchvision")
-    if k is None or t is None:
-        pytest.skip("keras/torchvision not installed")
+    import _reference
+
+    if not _reference.installed("keras", "torchvision"):
+        _reference.missing("keras and torchvision")
+    k, t = importlib.util.find_spec("keras"), importlib.util.find_spec("torchvision")
     kdir = Path(k.origin).parent / "src" / "applications"
     tdir = Path(t.origin).parent / "models"
     ksrc = (kdir / "vgg16.py").read_text() + (kdir / "resnet.py").read_text()

@@ -1,0 +1,5 @@
+import sys
+
+from fluxseg.cli import main
+
+sys.exit(main())
