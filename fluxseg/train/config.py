@@ -194,12 +194,15 @@ def unknown_key_message(config, path: str) -> str | None:
         return f"config.{path} is config.{MOVED[path]} now: set --config.{MOVED[path]}"
     node, seen = config, []
     for part in path.split("."):
-        if seen and seen[0] in FREE_GROUPS:
-            return None
         if not hasattr(node, "keys") or part not in node:
             where = ".".join(["config", *seen])
             keys = ", ".join(sorted(node.keys())) if hasattr(node, "keys") else "none (not a group)"
-            return f"config.{path}: the config has no such key; the keys of {where} are: {keys}"
+            message = f"config.{path}: the config has no such key; the keys of {where} are: {keys or 'none'}"
+            if seen and seen[0] in FREE_GROUPS:
+                # Any key the model takes may go there, but ml_collections' flags can only
+                # change a key the experiment already sets.
+                message += f" (a new {where} key goes in the experiment's get_config())"
+            return message
         node, seen = node[part], seen + [part]
     return None
 

@@ -84,20 +84,20 @@ def test_killed_sweep_resumes_skips_finished_runs_reports_failures(shapes_dir, s
     assert starts[0]["env"]["XLA_FLAGS"] == env["XLA_FLAGS"]
 
     # The failure: reported with its log, on stderr, and as a missing run in the report.
-    assert runs.status(str(root / FAILS)).describe() == "failed (exit status 1)"
-    assert f"{FAILS}: failed (exit status 1); log {root / FAILS / 'log.txt'}" in second.stderr
-    assert "unknown optimizer 'nosuch'" in second.stderr
+    assert runs.status(str(root / FAILS)).describe() == "failed (exit status 2)"
+    assert f"{FAILS}: failed (exit status 2); log {root / FAILS / 'log.txt'}" in second.stderr
+    assert "config.optim.name='nosuch'; expected one of 'sgd'" in second.stderr
 
     res = json.load(open(root / "results.json"))
     short, failing, long_ = res["variants"]
     assert short["name"] == "num_train_steps=6" and short["seeds"] == [0, 1]
     for path, value in zip(short["metrics"]["mIoU"]["runs"], short["metrics"]["mIoU"]["values"]):
         assert runs.final_eval(str(root / path))["mIoU"] == value
-    assert failing["metrics"] == {} and failing["missing"][0]["status"] == "failed (exit status 1)"
+    assert failing["metrics"] == {} and failing["missing"][0]["status"] == "failed (exit status 2)"
     assert long_["metrics"]["mIoU"]["n"] == 1 and long_["metrics"]["mIoU"]["ci95"] is None
     md = open(root / "results.md").read()
-    assert f"name=nosuch seed 0: failed (exit status 1); log `{FAILS}/log.txt`" in md
+    assert f"name=nosuch seed 0: failed (exit status 2); log `{FAILS}/log.txt`" in md
 
     dry = subprocess.run([*cmd, "--dry-run"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert dry.returncode == 0
-    assert f"  {SHORT[0]:<44} finished" in dry.stdout and "failed (exit status 1)" in dry.stdout
+    assert f"  {SHORT[0]:<44} finished" in dry.stdout and "failed (exit status 2)" in dry.stdout
