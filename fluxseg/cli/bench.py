@@ -29,9 +29,9 @@ SCRIPTS = {
     "models": "models_throughput.py",
     "profile": "profile_step.py",
     "train-step": "train_step.py",
-    "input": "input_pipeline.py",
     "gpu": "gpu_suite.sh",
     "export": "export_throughput.py",
+    "input": "input_pipeline.py",
 }
 # The README table: each model at the size its paper and peers use on a CPU.
 README_TABLE = (

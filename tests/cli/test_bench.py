@@ -57,7 +57,7 @@ def test_list_names_each_benchmark_and_the_script_it_runs():
     r = _bench("list", timeout=60)
     assert r.returncode == 0, r.stderr[-2000:]
     rows = dict(line.split(None, 1) for line in r.stdout.splitlines())
-    assert set(rows) == {"models", "profile", "train-step", "gpu", "export"}
+    assert set(rows) == {"models", "profile", "train-step", "gpu", "export", "input"}
     for name, path in rows.items():
         assert os.path.isfile(path) and os.path.dirname(path) == os.path.join(REPO, "benchmarks"), (name, path)
     assert rows["train-step"].endswith("train_step.py") and rows["gpu"].endswith("gpu_suite.sh")
