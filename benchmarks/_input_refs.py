@@ -96,7 +96,10 @@ def isbi_recipe(manual_dir: str, batch: int, crop=572, margin=92, sigma=10.0, gr
     from fluxseg.data.weight_map import border_weights
     volume = read_stack(os.path.join(manual_dir, FILES[0]))
     labels = (read_stack(os.path.join(manual_dir, FILES[1])) > 0).astype(np.uint8)
-    weights = np.stack([border_weights(m, w0=w0, sigma=w_sigma) for m in labels])
+    import inspect
+    # ignore_index is a keyword since issue 24; the baseline checkout (PYTHONPATH) predates it.
+    extra = {"ignore_index": 255} if "ignore_index" in inspect.signature(border_weights).parameters else {}
+    weights = np.stack([border_weights(m, w0=w0, sigma=w_sigma, **extra) for m in labels])
     rng = np.random.default_rng(0)
 
     def deform(image, mask, weight):

@@ -20,16 +20,13 @@ medians.
 
 Per core: images / CPU-seconds of this process (every thread of it), so the
 figure does not depend on how many cores the machine has or how busy it is
-with other work. Each measurement builds a fresh iterator, takes n batches
-and closes it (closing waits for its threads: all its work is counted and
-no other pipeline runs meanwhile), then does the same with 2n; the
-difference is the cost of n batches in steady state, with what both lives
-share (start-up, the shuffle buffer, prefetched batches thrown away at the
-end) cancelled. Before each life the process must be idle for 0.2 s (the
-previous pipeline's threads wind down on timers). Wall img/s (all cores) is
-printed too. --step MODEL also times MODEL's train
-step on synthetic batches on this machine's JAX device and names the
-bottleneck.
+with other work. Each measurement builds a fresh iterator, takes a few
+batches (start-up and full buffers), then times about two epochs of the
+benchmark data (`steady`), epoch restarts included; the iterator is closed
+and the process must be idle for 0.2 s before the next (a closed
+pipeline's threads wind down on timers). Wall img/s (all cores) is printed
+too. --step MODEL also times MODEL's train step on synthetic batches on
+this machine's JAX device and names the bottleneck.
 """
 from __future__ import annotations
 
@@ -48,29 +45,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _input_refs as refs  # noqa: E402
 import _photos  # noqa: E402
 
-# case -> (batch size, n: the extra batches each measurement times)
-CASES = {"rrc": (128, 6), "voc": (32, 8), "isbi": (1, 30), "default": (16, 250)}
-
-
-def lifecycle(make, batches: int) -> tuple[float, float]:
-    """(CPU seconds, wall seconds) of a fresh iterator's whole life: built, `batches` taken, closed.
-
-    Closing waits for the iterator's threads, so every bit of work it did is
-    on the clock (this process's CPU time, all threads), and no other
-    iterator runs meanwhile. The wall time stops at the last batch.
-    """
-    gc.collect()
-    _settle()
-    cpu0, t0 = time.process_time(), time.perf_counter()
-    it = make()
-    for _ in range(batches):
-        next(it)
-    wall = time.perf_counter() - t0
-    if hasattr(it, "close"):
-        it.close()
-    del it
-    gc.collect()
-    return time.process_time() - cpu0, wall
+# case -> (batch size, batches each measurement times: two epochs of the benchmark data)
+CASES = {"rrc": (128, 32), "voc": (32, 64), "isbi": (1, 50), "default": (16, 250)}
 
 
 def _settle(window=0.2, limit=3.0) -> None:
@@ -85,19 +61,32 @@ def _settle(window=0.2, limit=3.0) -> None:
             return
 
 
-def marginal(make, batches: int, batch: int) -> dict:
-    """img/s of `batches` more batches: lives of n and 2n batches, differenced.
+WARM_BATCHES = 4  # taken before the clock starts: the pipeline is built and its buffers full
 
-    What both lives share (building the pipeline, filling its shuffle buffer,
-    batches prefetched but never taken when it closes) cancels; what the
-    extra batches cost, epoch restarts included at their real frequency, stays.
+
+def steady(make, batches: int, batch: int) -> dict:
+    """img/s of a running iterator over `batches` batches (about two epochs of the
+    benchmark folders), after WARM_BATCHES: per core = images / CPU-seconds of this
+    process (every thread), wall = images / seconds.
+
+    Start-up is left out; epoch restarts are in, at the folders' frequency. The
+    pipeline's read-ahead is about the same when the clock starts and stops, so
+    it cancels (to within a few batches of the `batches`).
     """
-    cpu1, wall1 = lifecycle(make, batches)
-    cpu2, wall2 = lifecycle(make, 2 * batches)
+    gc.collect()
+    _settle()
+    it = make()
+    for _ in range(WARM_BATCHES):
+        next(it)
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    for _ in range(batches):
+        next(it)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
+    if hasattr(it, "close"):
+        it.close()
+    del it
     n = batches * batch
-    # A difference <= 0 is noise larger than the work (a busy machine): no figure, not infinity.
-    rate = lambda d: n / d if d > 0 else float("nan")  # noqa: E731
-    return {"per_core": rate(cpu2 - cpu1), "wall": rate(wall2 - wall1)}
+    return {"per_core": n / cpu, "wall": n / wall}
 
 
 def _folder_cfg(kind: str, n: int, data_dir: str):
@@ -155,9 +144,10 @@ def fluxseg_iterator(cfg, batch: int, augment_on=None):
                              process_count=1)
 
 
-def run_case(case: str, rounds: int, cache: str) -> dict:
+def run_case(case: str, rounds: int, cache: str, longer: int = 1) -> dict:
     import fluxseg.data as fd
     batch, k = CASES[case]
+    k *= longer
     cfg, make_ref, data = setup(case, cache)
     fd.info(cfg)  # prepares the dataset (not timed)
     sides = {"fluxseg": lambda: fluxseg_iterator(cfg, batch, "host" if "augment_on" in cfg else None)}
@@ -166,11 +156,11 @@ def run_case(case: str, rounds: int, cache: str) -> dict:
         sides["fluxseg_device_host_side"] = lambda: fluxseg_iterator(cfg, batch, "device")
     sides["tf.data"] = make_ref
     for make in sides.values():  # warm-up: file cache, tracing caches
-        lifecycle(make, 1)
+        steady(make, 1, batch)
     runs = {name: [] for name in sides}
     for _ in range(rounds):
         for name, make in sides.items():
-            runs[name].append(marginal(make, k, batch))
+            runs[name].append(steady(make, k, batch))
     row = {"case": case, "batch": batch, "images_timed": k * batch, "data": data}
     for name, rs in runs.items():
         row[name] = {key: round(statistics.median([r[key] for r in rs if r[key] == r[key]] or [0]), 1)
@@ -236,6 +226,8 @@ def main(argv=None):
     p.add_argument("--step", metavar="MODEL", help="also time this model's train step and name the bottleneck")
     p.add_argument("--step-batch", type=int, default=2, help="batch of the timed step (CPU: keep small)")
     p.add_argument("--cache", default=None, help="where the data is written (default: _photos.cache_root())")
+    p.add_argument("--longer", type=int, default=1, metavar="K",
+                   help="time K times more batches a measurement (K times the run time)")
     p.add_argument("--json")
     args = p.parse_args(argv)
     cache = args.cache or _photos.cache_root()
@@ -248,7 +240,7 @@ def main(argv=None):
     print(f"# {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs, "
           f"load {os.getloadavg()[0]:.1f}; fluxseg from {_fluxseg_path()}", flush=True)
     for case in args.cases.split(","):
-        row = run_case(case, args.rounds, cache)
+        row = run_case(case, args.rounds, cache, args.longer)
         if args.step:
             import jax
             row["step"] = {"model": args.step, "batch": args.step_batch, "device": str(jax.devices()[0]),
