@@ -144,11 +144,13 @@ def fluxseg_iterator(cfg, batch: int, augment_on=None):
                              process_count=1)
 
 
-def run_case(case: str, rounds: int, cache: str, longer: int = 1) -> dict:
+def run_case(case: str, rounds: int, cache: str, longer: int = 1, within_epoch: bool = False) -> dict:
     import fluxseg.data as fd
     batch, k = CASES[case]
     k *= longer
     cfg, make_ref, data = setup(case, cache)
+    if within_epoch:  # the timed batches all inside fluxseg's first epoch: no restart
+        k = data["images"] // batch - WARM_BATCHES - 2
     fd.info(cfg)  # prepares the dataset (not timed)
     sides = {"fluxseg": lambda: fluxseg_iterator(cfg, batch, "host" if "augment_on" in cfg else None)}
     if "augment_on" in cfg and not (cfg.mirror_margin or cfg.elastic_sigma):
@@ -228,6 +230,9 @@ def main(argv=None):
     p.add_argument("--cache", default=None, help="where the data is written (default: _photos.cache_root())")
     p.add_argument("--longer", type=int, default=1, metavar="K",
                    help="time K times more batches a measurement (K times the run time)")
+    p.add_argument("--within-epoch", action="store_true",
+                   help="time only batches inside the first epoch: fluxseg rebuilds its pipeline "
+                        "each epoch (0.3-0.5 s of CPU on these folders), the references never do")
     p.add_argument("--json")
     args = p.parse_args(argv)
     cache = args.cache or _photos.cache_root()
@@ -238,9 +243,10 @@ def main(argv=None):
     absl_logging.set_verbosity(absl_logging.ERROR)  # tfds' per-dataset "custom data configuration"
     rows = []
     print(f"# {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs, "
-          f"load {os.getloadavg()[0]:.1f}; fluxseg from {_fluxseg_path()}", flush=True)
+          f"load {os.getloadavg()[0]:.1f}; fluxseg from {_fluxseg_path()}; malloc: "
+          f"{os.environ.get('GLIBC_TUNABLES') or 'glibc defaults'}", flush=True)
     for case in args.cases.split(","):
-        row = run_case(case, args.rounds, cache, args.longer)
+        row = run_case(case, args.rounds, cache, args.longer, args.within_epoch)
         if args.step:
             import jax
             row["step"] = {"model": args.step, "batch": args.step_batch, "device": str(jax.devices()[0]),
