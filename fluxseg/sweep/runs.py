@@ -10,7 +10,9 @@ and ``exit.json`` (its exit status, written when the process ends).
 Whether a run is finished is read from the run's own files, never from the
 sweep's memory: its resolved config.json names the final step and the eval
 split, and a finished run has that split's eval record at that step in
-metrics.jsonl and a checkpoint of that step.
+metrics.jsonl and a checkpoint of that step whose files match its checksum
+list (a damaged final checkpoint makes the run partial: running the sweep
+again resumes it from its newest intact step and trains it to the end).
 """
 from __future__ import annotations
 
@@ -20,6 +22,11 @@ import os
 from typing import Any, Optional, Sequence
 
 from fluxseg.sweep import grid
+from fluxseg.train import checksums
+
+# fluxseg.train.checkpoint.ITEMS, not imported from there: it loads Orbax and JAX,
+# which the sweep process does without (tests/sweep/test_sweep_report.py checks they agree).
+CHECKPOINT_ITEMS = ("variables", "opt", "meta")
 
 SWEEP_FILE = "sweep.json"
 RUN_FILE = "run.json"
@@ -143,11 +150,14 @@ class Status:
     total: Optional[int] = None      # num_train_steps of the resolved config
     returncode: Optional[int] = None  # of the last process, if it ended
     final: Optional[dict] = None     # the final eval record (finished runs)
+    damaged: Optional[str] = None    # what is wrong with the final checkpoint, if anything
 
     def describe(self) -> str:
         if self.state == FAILED:
             at = f", checkpoint at step {self.step}" if self.step else ""
             return f"failed (exit status {self.returncode}{at})"
+        if self.state == PARTIAL and self.damaged:
+            return f"partial (its final checkpoint, step {self.total}, is damaged: {self.damaged})"
         if self.state == PARTIAL:
             return f"partial (step {self.step or 0} of {self.total or '?'})"
         return self.state
@@ -175,7 +185,10 @@ def status(workdir: str) -> Status:
     total = int(config["num_train_steps"]) if config else None
     final = final_eval(workdir, config) if config else None
     if final is not None and total in steps:
-        return Status(FINISHED, step, total, rc, final)
+        found = checksums.problems(os.path.join(workdir, "checkpoints", str(total)), CHECKPOINT_ITEMS)
+        if not found:  # [] intact, None a step saved before checksum lists existed
+            return Status(FINISHED, step, total, rc, final)
+        return Status(PARTIAL, step, total, rc, damaged="; ".join(found[:3]))
     if rc not in (None, 0):
         return Status(FAILED, step, total, rc)
     if step is None and not os.path.exists(os.path.join(workdir, LOG_FILE)):

@@ -133,3 +133,24 @@ def test_baseline_pairs_each_variant_with_its_own_and_n1_gets_no_interval(tmp_pa
     assert eight["comparison"]["pixel_acc"]["verdict"] == (
         "variant=8s,learning_rate=1e-3 vs variant=32s,learning_rate=1e-3: +0.000, no test "
         "(every run of both variants gave the same value; n=2 each)")
+
+
+def test_a_damaged_final_checkpoint_makes_the_run_partial(tmp_path):
+    from fluxseg.train import checkpoint, checksums
+
+    assert runs.CHECKPOINT_ITEMS == checkpoint.ITEMS
+    workdir = tmp_path / "run"
+    fake_run(workdir, {"mIoU": 0.5})
+    final = workdir / "checkpoints" / str(TOTAL)
+    for item in runs.CHECKPOINT_ITEMS:
+        os.makedirs(final / item)
+        (final / item / "data").write_bytes(bytes(range(256)) * 8)
+    checksums.write(str(final), runs.CHECKPOINT_ITEMS)
+    assert runs.status(str(workdir)).state == runs.FINISHED
+    data = bytearray((final / "variables" / "data").read_bytes())
+    data[100] ^= 1  # one flipped bit: Orbax could load it without an error
+    (final / "variables" / "data").write_bytes(bytes(data))
+    st = runs.status(str(workdir))
+    assert st.state == runs.PARTIAL and st.final is None
+    assert st.describe() == (f"partial (its final checkpoint, step {TOTAL}, is damaged: "
+                             "variables/data differs from what was written (CRC-32))")
