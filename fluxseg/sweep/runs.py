@@ -24,10 +24,6 @@ from typing import Any, Optional, Sequence
 from fluxseg.sweep import grid
 from fluxseg.train import checksums
 
-# fluxseg.train.checkpoint.ITEMS, not imported from there: it loads Orbax and JAX,
-# which the sweep process does without (tests/sweep/test_sweep_report.py checks they agree).
-CHECKPOINT_ITEMS = ("variables", "opt", "meta")
-
 SWEEP_FILE = "sweep.json"
 RUN_FILE = "run.json"
 LOG_FILE = "log.txt"
@@ -185,7 +181,7 @@ def status(workdir: str) -> Status:
     total = int(config["num_train_steps"]) if config else None
     final = final_eval(workdir, config) if config else None
     if final is not None and total in steps:
-        found = checksums.problems(os.path.join(workdir, "checkpoints", str(total)), CHECKPOINT_ITEMS)
+        found = checksums.problems(os.path.join(workdir, "checkpoints", str(total)))
         if not found:  # [] intact, None a step saved before checksum lists existed
             return Status(FINISHED, step, total, rc, final)
         return Status(PARTIAL, step, total, rc, damaged="; ".join(found[:3]))

@@ -51,9 +51,10 @@ def write(step_dir: str, items: Iterable[str]) -> None:
     os.replace(path + ".tmp", path)
 
 
-def problems(step_dir: str, items: Iterable[str]) -> Optional[list[str]]:
-    """What differs from the list in the files of ``items``: [] if nothing, None if the step has
-    no list (saved before lists existed, or stopped before its list was written)."""
+def problems(step_dir: str, items: Optional[Iterable[str]] = None) -> Optional[list[str]]:
+    """What differs from the list in the files of ``items`` (None: every file the list
+    records): [] if nothing, None if the step has no list (saved before lists existed, or
+    stopped before its list was written)."""
     path = os.path.join(step_dir, FILE)
     if not os.path.exists(path):
         return None
@@ -62,10 +63,10 @@ def problems(step_dir: str, items: Iterable[str]) -> Optional[list[str]]:
             recorded = json.load(f)["files"]
     except (OSError, ValueError, KeyError, TypeError) as e:
         return [f"its checksum list {FILE} is unreadable ({type(e).__name__})"]
-    items = tuple(items)
+    items = None if items is None else tuple(items)
     out = []
     for rel, (size, crc) in sorted(recorded.items()):
-        if rel.split("/")[0] not in items:
+        if items is not None and rel.split("/")[0] not in items:
             continue
         full = os.path.join(step_dir, rel)
         if not os.path.exists(full):

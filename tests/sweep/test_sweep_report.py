@@ -138,14 +138,13 @@ def test_baseline_pairs_each_variant_with_its_own_and_n1_gets_no_interval(tmp_pa
 def test_a_damaged_final_checkpoint_makes_the_run_partial(tmp_path):
     from fluxseg.train import checkpoint, checksums
 
-    assert runs.CHECKPOINT_ITEMS == checkpoint.ITEMS
     workdir = tmp_path / "run"
     fake_run(workdir, {"mIoU": 0.5})
     final = workdir / "checkpoints" / str(TOTAL)
-    for item in runs.CHECKPOINT_ITEMS:
+    for item in checkpoint.ITEMS:
         os.makedirs(final / item)
         (final / item / "data").write_bytes(bytes(range(256)) * 8)
-    checksums.write(str(final), runs.CHECKPOINT_ITEMS)
+    checksums.write(str(final), checkpoint.ITEMS)
     assert runs.status(str(workdir)).state == runs.FINISHED
     data = bytearray((final / "variables" / "data").read_bytes())
     data[100] ^= 1  # one flipped bit: Orbax could load it without an error
