@@ -1,7 +1,9 @@
 """Images per second of the input pipeline, per CPU core, beside plain tf.data doing the same work.
 
-    fluxseg bench input [--cases rrc,voc,isbi,default] [--rounds 3] [--step MODEL] [--json out.json]
-    (= python benchmarks/input_pipeline.py ...)
+    fluxseg bench input [--cases rrc,voc,isbi,default] [--rounds 3] [--within-epoch] [--step MODEL]
+                        [--json out.json]
+    (= python benchmarks/input_pipeline.py ..., but under fluxseg's malloc settings: see
+    benchmarks/README.md, "Malloc settings matter here")
 
 Cases (data: benchmarks/_photos.py, cut from photographs, cached on first use):
   rrc:     ImageNet-like JPEG folder (fluxseg_image_folder, 2048 images):
@@ -144,10 +146,9 @@ def fluxseg_iterator(cfg, batch: int, augment_on=None):
                              process_count=1)
 
 
-def run_case(case: str, rounds: int, cache: str, longer: int = 1, within_epoch: bool = False) -> dict:
+def run_case(case: str, rounds: int, cache: str, within_epoch: bool = False) -> dict:
     import fluxseg.data as fd
     batch, k = CASES[case]
-    k *= longer
     cfg, make_ref, data = setup(case, cache)
     if within_epoch:  # the timed batches all inside fluxseg's first epoch: no restart
         k = data["images"] // batch - WARM_BATCHES - 2
@@ -228,8 +229,6 @@ def main(argv=None):
     p.add_argument("--step", metavar="MODEL", help="also time this model's train step and name the bottleneck")
     p.add_argument("--step-batch", type=int, default=2, help="batch of the timed step (CPU: keep small)")
     p.add_argument("--cache", default=None, help="where the data is written (default: _photos.cache_root())")
-    p.add_argument("--longer", type=int, default=1, metavar="K",
-                   help="time K times more batches a measurement (K times the run time)")
     p.add_argument("--within-epoch", action="store_true",
                    help="time only batches inside the first epoch: fluxseg rebuilds its pipeline "
                         "each epoch (0.3-0.5 s of CPU on these folders), the references never do")
@@ -246,7 +245,7 @@ def main(argv=None):
           f"load {os.getloadavg()[0]:.1f}; fluxseg from {_fluxseg_path()}; malloc: "
           f"{os.environ.get('GLIBC_TUNABLES') or 'glibc defaults'}", flush=True)
     for case in args.cases.split(","):
-        row = run_case(case, args.rounds, cache, args.longer, args.within_epoch)
+        row = run_case(case, args.rounds, cache, args.within_epoch)
         if args.step:
             import jax
             row["step"] = {"model": args.step, "batch": args.step_batch, "device": str(jax.devices()[0]),
