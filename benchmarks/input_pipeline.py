@@ -1,7 +1,7 @@
 """Images per second of the input pipeline, per CPU core, beside plain tf.data doing the same work.
 
     fluxseg bench input [--cases rrc,voc,isbi,default] [--rounds 3] [--within-epoch] [--step MODEL]
-                        [--json out.json]
+                        [--data photo|clean] [--json out.json]
     (= python benchmarks/input_pipeline.py ..., but under fluxseg's malloc settings: see
     benchmarks/README.md, "Malloc settings matter here")
 
@@ -18,7 +18,8 @@ Each case runs fluxseg's train_iterator (augment_on='host', and 'device':
 then the host only decodes and the batches still need the device's
 augmentation) and the plain tf.data reference (benchmarks/_input_refs.py),
 interleaved A B A B over --rounds rounds in one process; the table gives
-medians.
+medians. For rrc a fourth side, the reference stopped after
+`decode_and_crop_jpeg`, gives the floor: the decode of the boxes alone.
 
 Per core: images / CPU-seconds of this process (every thread of it), so the
 figure does not depend on how many cores the machine has or how busy it is
@@ -91,11 +92,11 @@ def steady(make, batches: int, batch: int) -> dict:
     return {"per_core": n / cpu, "wall": n / wall}
 
 
-def _folder_cfg(kind: str, n: int, data_dir: str):
+def _folder_cfg(kind: str, n: int, data_dir: str, style: str):
     import fluxseg.data as fd
     cfg = fd.default_config()
     cfg.data_dir = data_dir
-    root = _photos.folder(kind, n)
+    root = _photos.folder(kind, n, style=style)
     if kind == "imagenet":
         cfg.update(name="fluxseg_image_folder", task="classification", manual_dir=root,
                    crop_size=(224, 224), random_resized_crop=True, hflip=True,
@@ -107,16 +108,16 @@ def _folder_cfg(kind: str, n: int, data_dir: str):
     return cfg, root
 
 
-def setup(case: str, cache: str):
+def setup(case: str, cache: str, style: str = "photo"):
     """(fluxseg data config, reference iterator factory, data description) of a case."""
     import fluxseg.data as fd
     data_dir = os.path.join(cache, "tfds")
     batch = CASES[case][0]
     if case == "rrc":
-        cfg, root = _folder_cfg("imagenet", 2048, data_dir)
+        cfg, root = _folder_cfg("imagenet", 2048, data_dir, style)
         return cfg, lambda: refs.random_resized_crop(root, batch), _photos.describe(root)
     if case == "voc":
-        cfg, root = _folder_cfg("voc", 1024, data_dir)
+        cfg, root = _folder_cfg("voc", 1024, data_dir, style)
         return cfg, lambda: refs.voc_recipe(root, batch), _photos.describe(root)
     cfg = fd.default_config()
     cfg.data_dir = data_dir
@@ -146,10 +147,11 @@ def fluxseg_iterator(cfg, batch: int, augment_on=None):
                              process_count=1)
 
 
-def run_case(case: str, rounds: int, cache: str, within_epoch: bool = False) -> dict:
+def run_case(case: str, rounds: int, cache: str, within_epoch: bool = False,
+             style: str = "photo") -> dict:
     import fluxseg.data as fd
     batch, k = CASES[case]
-    cfg, make_ref, data = setup(case, cache)
+    cfg, make_ref, data = setup(case, cache, style)
     if within_epoch:  # the timed batches all inside fluxseg's first epoch: no restart
         k = data["images"] // batch - WARM_BATCHES - 2
     fd.info(cfg)  # prepares the dataset (not timed)
@@ -158,6 +160,9 @@ def run_case(case: str, rounds: int, cache: str, within_epoch: bool = False) -> 
         # This checkout has the device path and the recipe can take it: time its host side.
         sides["fluxseg_device_host_side"] = lambda: fluxseg_iterator(cfg, batch, "device")
     sides["tf.data"] = make_ref
+    if case == "rrc":  # the decode alone: what no pipeline of this recipe can go below
+        root = _photos.folder("imagenet", 2048, style=style)
+        sides["tf.data_decode_only"] = lambda: refs.random_resized_crop(root, batch, decode_only=True)
     for make in sides.values():  # warm-up: file cache, tracing caches
         steady(make, 1, batch)
     runs = {name: [] for name in sides}
@@ -171,7 +176,7 @@ def run_case(case: str, rounds: int, cache: str, within_epoch: bool = False) -> 
         row[name]["per_core_all"] = [round(r["per_core"], 1) for r in rs]
     ref = row["tf.data"]["per_core"]
     for name in runs:
-        if name != "tf.data":
+        if name not in ("tf.data", "tf.data_decode_only"):
             row[f"{name}/tf.data"] = round(row[name]["per_core"] / ref, 3)
     return row
 
@@ -220,6 +225,10 @@ def _print_table(rows) -> None:
         dev_s = f"{dev['per_core']} ({r['fluxseg_device_host_side/tf.data']})" if dev else "-"
         print(f"| {r['case']} (batch {r['batch']}) | {r['fluxseg']['per_core']} | "
               f"{r['tf.data']['per_core']} | {r['fluxseg/tf.data']} | {dev_s} |")
+    for r in rows:
+        if "tf.data_decode_only" in r:
+            print(f"\n{r['case']}: the decode alone (tf.data, decode_and_crop_jpeg of the same boxes) "
+                  f"runs at {r['tf.data_decode_only']['per_core']} img/s per core")
 
 
 def main(argv=None):
@@ -230,8 +239,12 @@ def main(argv=None):
     p.add_argument("--step-batch", type=int, default=2, help="batch of the timed step (CPU: keep small)")
     p.add_argument("--cache", default=None, help="where the data is written (default: _photos.cache_root())")
     p.add_argument("--within-epoch", action="store_true",
-                   help="time only batches inside the first epoch: fluxseg rebuilds its pipeline "
-                        "each epoch (0.3-0.5 s of CPU on these folders), the references never do")
+                   help="time only batches inside the first epoch (a large dataset: no epoch "
+                        "end among the timed batches)")
+    p.add_argument("--data", choices=_photos.STYLES, default="photo",
+                   help="rrc and voc folders: 'photo' (photograph-like, ImageNet's and VOC's sizes "
+                        "and bytes a pixel) or 'clean' (the issue's first data: clean 375x500 "
+                        "crops at quality 90, a third of the bytes)")
     p.add_argument("--json")
     args = p.parse_args(argv)
     cache = args.cache or _photos.cache_root()
@@ -245,7 +258,7 @@ def main(argv=None):
           f"load {os.getloadavg()[0]:.1f}; fluxseg from {_fluxseg_path()}; malloc: "
           f"{os.environ.get('GLIBC_TUNABLES') or 'glibc defaults'}", flush=True)
     for case in args.cases.split(","):
-        row = run_case(case, args.rounds, cache, args.within_epoch)
+        row = run_case(case, args.rounds, cache, args.within_epoch, args.data)
         if args.step:
             import jax
             row["step"] = {"model": args.step, "batch": args.step_batch, "device": str(jax.devices()[0]),

@@ -60,7 +60,9 @@ def default_config() -> ml_collections.ConfigDict:
       image_key / mask_key / label_key: feature names in the tfds dataset.
       shuffle_buffer: examples in the shuffle buffer (still encoded, unless
         data.cache keeps them decoded); a buffer >= the split size gives a
-        full permutation each epoch.
+        full permutation each epoch, and the split's records are then read
+        once and kept in memory across epochs (the buffer held them all at
+        each epoch's start anyway).
       prefetch: batches prepared ahead.
       cache: keep this process's examples in memory after the first epoch
         (small datasets): decoded when the images have a fixed size and the

@@ -18,9 +18,13 @@ bucket (scale + crop) or uint8 crops, uint8 masks, and each row's draw
 (aug_ints int32 [b, 9], aug_floats float32 [b, 3]).
 
 Training stream of process p (n = its examples, S = n // b steps an epoch):
-  * epoch e is a permutation of p's shard seeded by (seed, p, e): file order
-    and shuffle buffer are both seeded, and the last n - S*b examples of the
-    permutation are dropped (a different few each epoch);
+  * epoch e is a permutation of p's shard seeded by (seed, p, e), and the
+    last n - S*b examples of the permutation are dropped (a different few
+    each epoch). When the shuffle buffer holds the whole shard (or
+    data.cache), the records are read once and kept in memory, and every
+    epoch is a full permutation of them, all epochs one tf.data pipeline;
+    otherwise each epoch reads the files again in a seeded order, through a
+    seeded shuffle buffer, as a pipeline of its own;
   * the element at stream position t = e*S*b + j (step t // b, row j) is
     augmented with the stateless seed (hash(seed, p), t);
   * step k is positions k*b .. k*b+b-1.
@@ -251,24 +255,19 @@ def train_iterator(data_cfg, *, global_batch_size: int, seed: int, start_step: i
             f"split {data_cfg.train_split!r} gives process {pi} only {n} examples, "
             f"fewer than its batch of {b}; use a smaller global_batch_size")
     reader = _Reader(data_cfg, builder)
-    # cache=True: a full in-memory permutation of the (small) shard per epoch;
-    # a smaller buffer would stop reading early and never complete the cache.
-    buffer = n if data_cfg.cache else min(int(data_cfg.shuffle_buffer), n)
-    cached = None
-    if data_cfg.cache:
-        records = reader.records(split)
-        size = reader.decoded_bytes(n)
-        if size is not None and size <= DECODED_CACHE_BYTES:
-            # Decoding is deterministic: the cache then holds what every epoch decoded anew.
-            records = records.map(reader.decoded, num_parallel_calls=data_cfg.num_parallel_calls)
-        # The U-Net weight map depends on the stored mask only: computed once, cached.
-        cached = recipe.with_weights(records, reader, data_cfg).cache()
     aug_seed = _mix(seed, pi, 1)
     elements = _elements(data_cfg, reader, aug_seed)
+    first_epoch, first_step = divmod(start_step, steps_per_epoch)
+    kept = _kept_records(data_cfg, reader, split, n)
+    if kept is not None:
+        stream = _one_pipeline(kept, elements, data_cfg, seed=seed, process_index=pi, n=n, b=b,
+                               first_epoch=first_epoch, skip=first_step * b)
+        return _named_errors(stream.as_numpy_iterator(), builder)
+    buffer = min(int(data_cfg.shuffle_buffer), n)
 
     def epoch_batches(epoch: int, skip: int) -> tf.data.Dataset:
         epoch_seed = _mix(seed, pi, 0, epoch)
-        ds = cached if cached is not None else reader.records(split, shuffle_seed=epoch_seed)
+        ds = reader.records(split, shuffle_seed=epoch_seed)
         if buffer > 1:
             ds = ds.shuffle(buffer, seed=epoch_seed, reshuffle_each_iteration=False)
         ds = ds.take(steps_per_epoch * b).enumerate(start=epoch * steps_per_epoch * b)
@@ -277,12 +276,63 @@ def train_iterator(data_cfg, *, global_batch_size: int, seed: int, start_step: i
         return ds.with_options(_options())
 
     def generate():
-        epoch, step = divmod(start_step, steps_per_epoch)
+        # A split larger than the shuffle buffer: each epoch is its own pipeline
+        # (tfds shuffles the file order with a Python seed), rebuilt once per
+        # `n` examples, rarely enough not to matter.
+        epoch, step = first_epoch, first_step
         while True:
             yield from _named_errors(epoch_batches(epoch, step * b).as_numpy_iterator(), builder)
             epoch, step = epoch + 1, 0
 
     return generate()
+
+
+def _kept_records(data_cfg, reader, split, n: int) -> Optional[tf.data.Dataset]:
+    """The shard's records held in memory across epochs, or None to read them each epoch.
+
+    data.cache=True asks for it (decoded when that fits, with the U-Net weight
+    maps). Without it the records are still kept, encoded, when the shuffle
+    buffer is as large as the shard: the buffer then holds every record at the
+    start of each epoch anyway, and reading them into fresh memory again cost
+    0.4 s of CPU per epoch of a 2,048-image ImageNet-like folder, a fifth of
+    the epoch's work (benchmarks/README.md, "The epoch restart").
+    """
+    records = reader.records(split)
+    if data_cfg.cache:
+        size = reader.decoded_bytes(n)
+        if size is not None and size <= DECODED_CACHE_BYTES:
+            # Decoding is deterministic: the cache then holds what every epoch decoded anew.
+            records = records.map(reader.decoded, num_parallel_calls=data_cfg.num_parallel_calls)
+        # The U-Net weight map depends on the stored mask only: computed once, cached.
+        return recipe.with_weights(records, reader, data_cfg).cache()
+    if int(data_cfg.shuffle_buffer) >= n:
+        return records.cache()
+    return None
+
+
+def _one_pipeline(kept, elements, data_cfg, *, seed: int, process_index: int, n: int, b: int,
+                  first_epoch: int, skip: int) -> tf.data.Dataset:
+    """Batches of every epoch from `first_epoch` on, as ONE tf.data pipeline over `kept`.
+
+    Epoch e is a full permutation of the n kept records seeded by
+    _mix(seed, process, 0, e), its first (n // b) * b taken. One pipeline, not
+    one per epoch: the element function is traced once, and prefetching runs
+    on across an epoch's end instead of stalling the training loop while a
+    new pipeline is built and its buffer refilled.
+    """
+    per_epoch = (n // b) * b
+
+    def epoch_seed(epoch):
+        return np.int64(_mix(seed, process_index, 0, int(epoch)))
+
+    def epoch_records(epoch):
+        s = tf.numpy_function(epoch_seed, [epoch], tf.int64, stateful=False)
+        return kept.shuffle(n, seed=s, reshuffle_each_iteration=False).take(per_epoch)
+
+    ds = tf.data.Dataset.range(first_epoch, np.iinfo(np.int64).max).flat_map(epoch_records)
+    ds = ds.enumerate(start=first_epoch * per_epoch).skip(skip)
+    ds = elements(ds).batch(b, drop_remainder=True).prefetch(data_cfg.prefetch)
+    return ds.with_options(_options())
 
 
 def _elements(data_cfg, reader, aug_seed: int):

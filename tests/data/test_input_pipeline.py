@@ -20,10 +20,13 @@ def _same(a, b):
                for x, y in zip(a, b)) and len(a) == len(b)
 
 
-def test_resume_is_byte_identical(shapes_cfg):
+@pytest.mark.parametrize("buffer", [5, 10_000], ids=["read_each_epoch", "kept_in_memory"])
+def test_resume_is_byte_identical(shapes_cfg, buffer):
     # Augmentation on, so element-level randomness is part of what must match.
-    # A buffer smaller than the split: resume must not rely on a full shuffle.
-    shapes_cfg.update(crop_size=(24, 24), scale_range=(0.5, 2.0), hflip=True, shuffle_buffer=5)
+    # A buffer smaller than the split (resume must not rely on a full shuffle;
+    # each epoch reads the files again), and one holding the whole split (its
+    # records are kept across epochs, every epoch from one pipeline).
+    shapes_cfg.update(crop_size=(24, 24), scale_range=(0.5, 2.0), hflip=True, shuffle_buffer=buffer)
     full = _train(shapes_cfg, 14)  # 6 steps an epoch: crosses two epochs
     assert full[0]["image"].shape == (8, 24, 24, 3) and full[0]["image"].dtype == np.uint8
     assert full[0]["mask"].shape == (8, 24, 24) and full[0]["mask"].dtype == np.int32
@@ -118,8 +121,10 @@ def test_tensorflow_sees_no_accelerator():
 def test_every_pipeline_runs_without_the_autotuning_thread(shapes_cfg, monkeypatch):
     # Destroying an iterator waits for tf.data's autotuning thread, which may be
     # asleep on its timer: with it, the default run stalled 1-10 s at each new
-    # epoch. Every pipeline this module starts (one per training epoch, the
-    # eval and full-size ones) must run without it, and in a fixed order.
+    # epoch. Every pipeline this module starts (one per training epoch of a
+    # split larger than the shuffle buffer, one for all epochs of a split the
+    # buffer holds, the eval and full-size ones) must run without it, and in a
+    # fixed order.
     import tensorflow as tf
     seen, real = [], tf.data.Dataset.as_numpy_iterator
 
@@ -128,10 +133,13 @@ def test_every_pipeline_runs_without_the_autotuning_thread(shapes_cfg, monkeypat
         return real(ds)
 
     monkeypatch.setattr(tf.data.Dataset, "as_numpy_iterator", record)
-    _train(shapes_cfg, 8)  # 6 steps an epoch: two epochs' pipelines
+    _train(shapes_cfg, 8)  # 6 steps an epoch, 48 examples kept: one pipeline for both epochs
+    assert len(seen) == 1
+    shapes_cfg.shuffle_buffer = 5
+    _train(shapes_cfg, 8)  # read each epoch: two epochs' pipelines
     list(fd.eval_iterator(shapes_cfg, "validation", global_batch_size=4))
     list(fd.full_size_iterator(shapes_cfg, "validation"))
-    assert len(seen) == 4
+    assert len(seen) == 5
     assert all(o.autotune.enabled is False and o.deterministic is True for o in seen)
 
 
