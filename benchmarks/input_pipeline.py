@@ -1,7 +1,7 @@
 """Images per second of the input pipeline, per CPU core, beside plain tf.data doing the same work.
 
     fluxseg bench input [--cases rrc,voc,isbi,default] [--rounds 3] [--within-epoch] [--step MODEL]
-                        [--data photo|clean] [--json out.json]
+                        [--data photo|clean] [--memory-epochs N] [--json out.json]
     (= python benchmarks/input_pipeline.py ..., but under fluxseg's malloc settings: see
     benchmarks/README.md, "Malloc settings matter here")
 
@@ -181,6 +181,25 @@ def run_case(case: str, rounds: int, cache: str, within_epoch: bool = False,
     return row
 
 
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def memory_over_epochs(case: str, epochs: int, cache: str, style: str = "photo") -> list[float]:
+    """Resident memory (MiB) of this process after each of `epochs` epochs of fluxseg's
+    host-mode iterator: flat when nothing is kept or fragmented from epoch to epoch."""
+    batch = CASES[case][0]
+    cfg, _, data = setup(case, cache, style)
+    it = fluxseg_iterator(cfg, batch, "host" if "augment_on" in cfg else None)
+    out = []
+    for _ in range(epochs):
+        for _ in range(data["images"] // batch):
+            next(it)
+        out.append(round(_rss_mib(), 1))
+    return out
+
+
 def step_rate(model: str, case: str, batch: int, reps: int = 3) -> float:
     """img/s of MODEL's train step (fluxseg.train.step, SGD) on device-resident synthetic batches."""
     import jax
@@ -244,7 +263,9 @@ def main(argv=None):
     p.add_argument("--data", choices=_photos.STYLES, default="photo",
                    help="rrc and voc folders: 'photo' (photograph-like, ImageNet's and VOC's sizes "
                         "and bytes a pixel) or 'clean' (the issue's first data: clean 375x500 "
-                        "crops at quality 90, a third of the bytes)")
+                        "crops at quality 90, 40% of the bytes)")
+    p.add_argument("--memory-epochs", type=int, metavar="N",
+                   help="instead of timing: fluxseg's resident memory after each of N epochs")
     p.add_argument("--json")
     args = p.parse_args(argv)
     cache = args.cache or _photos.cache_root()
@@ -253,6 +274,11 @@ def main(argv=None):
     from absl import logging as absl_logging
     tfds.disable_progress_bar()
     absl_logging.set_verbosity(absl_logging.ERROR)  # tfds' per-dataset "custom data configuration"
+    if args.memory_epochs:
+        for case in args.cases.split(","):
+            rss = memory_over_epochs(case, args.memory_epochs, cache, args.data)
+            print(f"{case}: resident MiB after each epoch: {rss}", flush=True)
+        return
     rows = []
     print(f"# {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs, "
           f"load {os.getloadavg()[0]:.1f}; fluxseg from {_fluxseg_path()}; malloc: "
