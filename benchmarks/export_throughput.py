@@ -49,7 +49,7 @@ def _restored(model_name: str, kwargs: dict, size, channels: int):
     config = base_config()
     config.model, config.data.task = model_name, "segmentation"
     config.model_kwargs.update(kwargs)
-    config.data.crop_size = tuple(size)
+    config.data.crop_size, config.data.channels = tuple(size), channels
     model = models.create(model_name, **kwargs)
     variables = model.init(jax.random.key(0), jnp.zeros((1, *size, channels)), train=False)
     config.num_classes = int(jax.eval_shape(lambda: model.apply(variables, jnp.zeros((1, *size, channels))))

@@ -25,6 +25,20 @@ def test_models_benchmark_prints_a_measured_row():
     assert img_s > 0 and ms_step == pytest.approx(1e3 / img_s, rel=0.01)  # one image per step
 
 
+def test_export_benchmark_times_every_format_beside_jax():
+    r = _bench("export", "--model", "unet", "--kwargs", '{"features": 2, "padding": "same"}',
+               "--size", "32,32", "--batch", "1", "--reps", "1", timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = dict(re.findall(r"^(jax \(fluxseg\)|stablehlo|savedmodel|onnx)\s+([\d.]+)\s+[\d.]+$", r.stdout, re.M))
+    assert set(rows) == {"jax (fluxseg)", "stablehlo", "savedmodel", "onnx"}
+    ratios = {m[0]: float(m[1]) for m in re.findall(r"^(\S+(?: \(fluxseg\))?)\s+[\d.]+\s+([\d.]+)$",
+                                                   r.stdout, re.M)}
+    assert ratios["jax (fluxseg)"] == 1.0
+    for name, rate in rows.items():  # each ratio is that runtime's rate over jax's
+        assert float(rate) > 0
+        assert ratios[name] == pytest.approx(float(rate) / float(rows["jax (fluxseg)"]), abs=0.006)
+
+
 def test_profile_shares_add_up():
     r = _bench("profile", "--model", "unet", "--batch", "1", "--size", "188,188", "--mode", "infer", "--top", "3",
                "--calls", "3")
