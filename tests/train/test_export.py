@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from _helpers import REPO, run_python, tiny_config
+from _reference import shared_root
 
 FORMATS = ("stablehlo", "savedmodel", "onnx")
 # |artifact - reference| / max |reference| over the logits (issue 22: <= 1e-4 relative).
@@ -47,8 +48,10 @@ def _once(root, name, make):
 
 
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory):
-    return tmp_path_factory.getbasetemp().parent  # one folder for all xdist workers
+def shared(tmp_path_factory, worker_id):
+    # This session's xdist workers share it; no other session does (an export of
+    # older code must never be found and reused).
+    return shared_root(tmp_path_factory, worker_id, "export")
 
 
 @pytest.fixture(scope="module")
@@ -252,6 +255,38 @@ def test_classifier_takes_any_side_and_ships_its_metadata(exports, runs):
         valid = json.load(f)
     assert valid["input"]["height"]["rule"].startswith("16*k + 172 for k >= 1 (188, 204, 220")
     assert valid["outputs"]["logits"]["shape"] == ["b", "16*h - 12", "16*w - 12", "2"]
+
+
+@pytest.mark.parametrize("run", NAMES)
+def test_the_onnx_graph_runs_the_model_once(exports, runs, run):
+    # Each output used to be traced from its own call of the serving function: three
+    # copies of the network in the graph, which onnxruntime ran three times over.
+    import jax
+    import jax.numpy as jnp
+    import onnx
+
+    import fluxseg
+    from fluxseg.infer.export.common import plain_forms
+
+    r = fluxseg.restore(runs[run])
+    side = (188, 188) if run == "valid" else (32, 32)
+    with plain_forms():  # the op forms the export traces with
+        jaxpr = jax.make_jaxpr(lambda x: r.model.apply(r.variables, x, train=False))(
+            jnp.zeros((1, *side, 3), jnp.float32))
+
+    def convs(jx):
+        n = 0
+        for eqn in jx.eqns:
+            n += eqn.primitive.name == "conv_general_dilated"
+            for v in eqn.params.values():
+                inner = getattr(v, "jaxpr", None)
+                if inner is not None and hasattr(inner, "eqns"):
+                    n += convs(inner)
+        return n
+
+    graph = onnx.load(os.path.join(exports[run, "onnx"], "model.onnx")).graph
+    assert convs(jaxpr.jaxpr) > 0
+    assert sum(node.op_type == "Conv" for node in graph.node) == convs(jaxpr.jaxpr)
 
 
 def test_the_loader_beside_the_artifact_checks_sizes_first(exports):

@@ -99,8 +99,11 @@ class Serving:
 
     def traced(self):
         """The serving function's ClosedJaxpr on `input_spec`, outputs in OUTPUTS order."""
+        def outputs(x):
+            out = self.fn(x)  # once: a call per output would trace the model once for each
+            return tuple(out[k] for k in OUTPUTS)
         with plain_forms():
-            return jax.make_jaxpr(lambda x: tuple(self.fn(x)[k] for k in OUTPUTS))(self.input_spec())
+            return jax.make_jaxpr(outputs)(self.input_spec())
 
 
 def probabilities(logits):
