@@ -35,6 +35,10 @@ sys.path.insert(0, os.path.dirname(HERE))
 from fluxseg.runtime import cpu_process  # noqa: E402  (imports no framework)
 
 FORMATS = ("stablehlo", "savedmodel", "onnx")
+# Idle seconds before each timed call: onnxruntime's and TensorFlow's pools keep their
+# threads spinning for a while after a call, which took CPU from whichever runtime
+# came next (the in-JAX model ran 15% slower right after onnxruntime on two cores).
+PAUSE = 0.5
 
 
 def _restored(model_name: str, kwargs: dict, size, channels: int):
@@ -108,6 +112,7 @@ def main(argv=None) -> int:
         times = {name: [] for name in runners}
         for _ in range(args.reps):
             for name, run in runners.items():
+                time.sleep(PAUSE)
                 t = time.perf_counter()
                 run(images)
                 times[name].append(time.perf_counter() - t)
