@@ -23,8 +23,9 @@ libjpeg's defaults otherwise):
 
 style='clean' writes the issue's own data instead (its first measurement):
 the same crops at 375x500, no grain, quality 90 (about 0.2-0.35 bytes a
-pixel), VOC masks as above. They decode about three times faster than the
-photograph-like files and show what a pipeline costs besides the decode.
+pixel), VOC masks as above. Their random-resized-crop boxes decode 1.8x as
+fast as the photograph-like files' (benchmarks/README.md), so what a pipeline
+costs besides the decode weighs more.
 
 The files are a pure function of (kind, count, seed, style): they are written once
 into a cache folder ($FLUXSEG_BENCH_DATA, default ~/.cache/fluxseg/bench-data)

@@ -295,10 +295,10 @@ def _kept_records(data_cfg, reader, split, n: int) -> Optional[tf.data.Dataset]:
     buffer is as large as the shard: the buffer then holds every record at the
     start of each epoch anyway, and reading them into fresh memory again cost
     0.4 s of CPU per epoch of a 2,048-image ImageNet-like folder, a fifth of
-    the epoch's work (benchmarks/README.md, "The epoch restart").
+    the epoch's work (benchmarks/README.md, input pipeline, "What changed").
     """
-    records = reader.records(split)
     if data_cfg.cache:
+        records = reader.records(split)
         size = reader.decoded_bytes(n)
         if size is not None and size <= DECODED_CACHE_BYTES:
             # Decoding is deterministic: the cache then holds what every epoch decoded anew.
@@ -306,7 +306,7 @@ def _kept_records(data_cfg, reader, split, n: int) -> Optional[tf.data.Dataset]:
         # The U-Net weight map depends on the stored mask only: computed once, cached.
         return recipe.with_weights(records, reader, data_cfg).cache()
     if int(data_cfg.shuffle_buffer) >= n:
-        return records.cache()
+        return reader.records(split).cache()
     return None
 
 
