@@ -1,4 +1,4 @@
-"""TensorFlow, imported once and kept off the accelerators.
+"""TensorFlow, imported once and kept off the accelerators; the tf.data options of every pipeline.
 
 tf.data is only the host-side input pipeline; if TF saw the GPUs/TPUs it
 would reserve their memory before JAX gets it. Device visibility can only be
@@ -32,4 +32,18 @@ def _hide_accelerators() -> None:
 
 _hide_accelerators()
 
-__all__ = ["tf"]
+
+def pipeline_options() -> tf.data.Options:
+    """What every fluxseg tf.data pipeline runs with (training, eval, header scans)."""
+    opts = tf.data.Options()
+    opts.deterministic = True  # order must not depend on thread timing
+    # No autotuning thread. Destroying an iterator waits for that thread, which
+    # may be asleep on its timer: each epoch (a new iterator) then stalled the
+    # training loop for 1-10 s, 13-30 s of the default run's ~100
+    # (benchmarks/README.md, "The training loop"). Without it
+    # num_parallel_calls=-1 is one call per core, as fast on these pipelines.
+    opts.autotune.enabled = False
+    return opts
+
+
+__all__ = ["pipeline_options", "tf"]

@@ -69,7 +69,7 @@ def default_config() -> ml_collections.ConfigDict:
         decoded split fits in 1 GiB (pipeline.DECODED_CACHE_BYTES), else
         still encoded.
       num_parallel_calls: decode/augment parallelism (-1 = one call per CPU
-        core; tf.data's autotuner is off, see pipeline._options).
+        core; tf.data's autotuner is off, see _tf.pipeline_options).
       channels: image channels the pipeline delivers and the model takes:
         None = as stored (1 for grayscale datasets such as ISBI 2012), 1 =
         convert colour to luma, 3 = repeat grey into RGB. Decided once: the

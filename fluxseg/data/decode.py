@@ -13,7 +13,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from fluxseg.data._tf import tf
+from fluxseg.data._tf import pipeline_options, tf
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Scanning a split for its largest image reads every record once; past this
@@ -74,7 +74,6 @@ _LARGEST: dict = {}  # (data_dir, split, key) -> (H, W) or None: scanned once pe
 def _scan(builder, split: str, key: str) -> Optional[tuple[int, int]]:
     import tensorflow_datasets as tfds
 
-    from fluxseg.data.pipeline import _options  # no autotuning thread (its teardown stalls)
     n = builder.info.splits[split].num_examples
     if n == 0 or n > SCAN_LIMIT:
         return None
@@ -82,7 +81,7 @@ def _scan(builder, split: str, key: str) -> Optional[tuple[int, int]]:
     ds = builder.as_dataset(split=split, decoders={key: tfds.decode.SkipDecoding()},
                             read_config=tfds.ReadConfig(try_autocache=False))
     sizes = ds.map(lambda ex: header_size(ex[key], feature), num_parallel_calls=-1)
-    top = sizes.with_options(_options()).reduce(tf.zeros([2], tf.int32), tf.maximum)
+    top = sizes.with_options(pipeline_options()).reduce(tf.zeros([2], tf.int32), tf.maximum)
     return int(top[0]), int(top[1])
 
 

@@ -45,7 +45,7 @@ from fluxseg import tasks
 from fluxseg.data import config as config_lib
 from fluxseg.data import decode, recipe, sources, train_crop
 from fluxseg.data import transforms as T
-from fluxseg.data._tf import tf
+from fluxseg.data._tf import pipeline_options, tf
 
 
 # data.cache keeps a split decoded when its images have a fixed size and
@@ -79,18 +79,6 @@ def _local_batch(global_batch_size: int, process_count: int) -> int:
             f"global_batch_size // {process_count} examples); use e.g. "
             f"{max(1, round(global_batch_size / process_count)) * process_count}")
     return global_batch_size // process_count
-
-
-def _options() -> tf.data.Options:
-    opts = tf.data.Options()
-    opts.deterministic = True  # order must not depend on thread timing
-    # No autotuning thread. Destroying an iterator waits for that thread, which
-    # may be asleep on its timer: each epoch (a new iterator) then stalled the
-    # training loop for 1-10 s, 13-30 s of the default run's ~100
-    # (benchmarks/README.md, "The training loop"). Without it
-    # num_parallel_calls=-1 is one call per core, as fast on these pipelines.
-    opts.autotune.enabled = False
-    return opts
 
 
 class _Reader:
@@ -273,7 +261,7 @@ def train_iterator(data_cfg, *, global_batch_size: int, seed: int, start_step: i
         ds = ds.take(steps_per_epoch * b).enumerate(start=epoch * steps_per_epoch * b)
         ds = elements(ds.skip(skip))
         ds = ds.batch(b, drop_remainder=True).prefetch(data_cfg.prefetch)
-        return ds.with_options(_options())
+        return ds.with_options(pipeline_options())
 
     def generate():
         # A split larger than the shuffle buffer: each epoch is its own pipeline
@@ -332,7 +320,7 @@ def _one_pipeline(kept, elements, data_cfg, *, seed: int, process_index: int, n:
     ds = tf.data.Dataset.range(first_epoch, np.iinfo(np.int64).max).flat_map(epoch_records)
     ds = ds.enumerate(start=first_epoch * per_epoch).skip(skip)
     ds = elements(ds).batch(b, drop_remainder=True).prefetch(data_cfg.prefetch)
-    return ds.with_options(_options())
+    return ds.with_options(pipeline_options())
 
 
 def _elements(data_cfg, reader, aug_seed: int):
@@ -437,7 +425,7 @@ def eval_iterator(data_cfg, split: str, *, global_batch_size: int,
                reader.task.target_key: reader.padding_target(size)}
     ds = reader.records(shards[pi]).map(example, num_parallel_calls=data_cfg.num_parallel_calls)
     ds = ds.concatenate(tf.data.Dataset.from_tensors(padding).repeat(num_batches * b - counts[pi]))
-    ds = ds.batch(b, drop_remainder=True).prefetch(data_cfg.prefetch).with_options(_options())
+    ds = ds.batch(b, drop_remainder=True).prefetch(data_cfg.prefetch).with_options(pipeline_options())
     return EvalBatches(ds.as_numpy_iterator(), num_batches, sum(counts))
 
 
@@ -471,5 +459,5 @@ def full_size_iterator(data_cfg, split: str, *, process_index: Optional[int] = N
     reader = _Reader(data_cfg, builder)
     ds = reader.records(shards[pi]).map(lambda ex: reader.output(*reader.decode(ex)),
                                         num_parallel_calls=data_cfg.num_parallel_calls)
-    ds = ds.prefetch(data_cfg.prefetch).with_options(_options())
+    ds = ds.prefetch(data_cfg.prefetch).with_options(pipeline_options())
     return EvalBatches(ds.as_numpy_iterator(), counts[pi], sum(counts))
