@@ -138,9 +138,11 @@ def setup(case: str, cache: str, style: str = "photo"):
     return cfg, lambda: refs.shapes_recipe(data_dir, batch), {"images": 2000, "hw": [64, 64]}
 
 
-def fluxseg_iterator(cfg, batch: int, augment_on=None):
+def fluxseg_iterator(cfg, batch: int, augment_on: str = "host"):
+    """fluxseg's training iterator with data.augment_on set (left unset where the
+    checkout has no such key: the baseline before the device path)."""
     import fluxseg.data as fd
-    if augment_on is not None:
+    if "augment_on" in cfg:
         cfg = cfg.copy_and_resolve_references()
         cfg.augment_on = augment_on
     return fd.train_iterator(cfg, global_batch_size=batch, seed=0, process_index=0,
@@ -155,14 +157,14 @@ def run_case(case: str, rounds: int, cache: str, within_epoch: bool = False,
     if within_epoch:  # the timed batches all inside fluxseg's first epoch: no restart
         k = data["images"] // batch - WARM_BATCHES - 2
     fd.info(cfg)  # prepares the dataset (not timed)
-    sides = {"fluxseg": lambda: fluxseg_iterator(cfg, batch, "host" if "augment_on" in cfg else None)}
+    sides = {"fluxseg": lambda: fluxseg_iterator(cfg, batch)}
     if "augment_on" in cfg and not (cfg.mirror_margin or cfg.elastic_sigma):
         # This checkout has the device path and the recipe can take it: time its host side.
         sides["fluxseg_device_host_side"] = lambda: fluxseg_iterator(cfg, batch, "device")
     sides["tf.data"] = make_ref
     if case == "rrc":  # the decode alone: what no pipeline of this recipe can go below
-        root = _photos.folder("imagenet", 2048, style=style)
-        sides["tf.data_decode_only"] = lambda: refs.random_resized_crop(root, batch, decode_only=True)
+        sides["tf.data_decode_only"] = lambda: refs.random_resized_crop(cfg.manual_dir, batch,
+                                                                        decode_only=True)
     for make in sides.values():  # warm-up: file cache, tracing caches
         steady(make, 1, batch)
     runs = {name: [] for name in sides}
@@ -191,7 +193,7 @@ def memory_over_epochs(case: str, epochs: int, cache: str, style: str = "photo")
     host-mode iterator: flat when nothing is kept or fragmented from epoch to epoch."""
     batch = CASES[case][0]
     cfg, _, data = setup(case, cache, style)
-    it = fluxseg_iterator(cfg, batch, "host" if "augment_on" in cfg else None)
+    it = fluxseg_iterator(cfg, batch)
     out = []
     for _ in range(epochs):
         for _ in range(data["images"] // batch):
